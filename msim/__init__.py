@@ -1,0 +1,26 @@
+"""msim: a differentiable multiscale simulator for biomedical tissue, in JAX.
+
+Cell-scale ODE models (`msim.cells`) coupled to finite-difference reaction-diffusion on
+structured grids (`msim.tissue`), with stimulus protocols (`msim.stimulus`), solved by
+`msim.simulate`, differentiable end to end.
+"""
+
+from . import cells as cells, solve as solve, stimulus as stimulus, tissue as tissue
+from . import stimulus as regions  # `msim.regions.box(...)` reads well in user code
+from .solve import (
+    ExplicitDiffusion as ExplicitDiffusion,
+    ForwardEuler as ForwardEuler,
+    Godunov as Godunov,
+    Heun as Heun,
+    Monodomain as Monodomain,
+    ReactionDiffusion as ReactionDiffusion,
+    RushLarsen as RushLarsen,
+    Save as Save,
+    Solution as Solution,
+    Strang as Strang,
+    simulate as simulate,
+)
+from .stimulus import Stimulus as Stimulus
+from .tissue import Grid as Grid
+
+__version__ = "0.1.0"

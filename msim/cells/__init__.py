@@ -1,0 +1,10 @@
+"""Cell-scale ODE models. Each model is an `equinox.Module` with array parameters; see
+[`AbstractCellModel`][msim.cells.AbstractCellModel] for the interface a custom model implements.
+"""
+
+from ._aliev_panfilov import AlievPanfilov as AlievPanfilov
+from .._convert import parameter as parameter
+from ._base import AbstractCellModel as AbstractCellModel
+from ._fitzhugh_nagumo import FitzHughNagumo as FitzHughNagumo
+from ._mitchell_schaeffer import MitchellSchaeffer as MitchellSchaeffer
+from ._reaction import FisherKPP as FisherKPP, Nagumo as Nagumo

@@ -1,0 +1,341 @@
+"""`simulate`: one pure, jit-compiled function of the problem, differentiable end to end."""
+
+import dataclasses
+import math
+
+import equinox as eqx
+import jax
+import jax.lax as lax
+import jax.numpy as jnp
+import numpy as np
+
+from .._convert import concrete
+from .._types import Array
+from ._problem import AbstractProblem
+from ._schemes import (
+    AbstractReaction,
+    AbstractSplitting,
+    ExplicitDiffusion,
+    ForwardEuler,
+    Godunov,
+    RushLarsen,
+)
+from ._solution import Save, Solution
+
+_TRACE_COUNT = 0  # incremented each time the core is traced: tests assert no recompiles
+_MAX_NAN_MESSAGES = 512
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """Everything static about a run: the compiled program depends on this and nothing else."""
+
+    dt: float
+    steps_per_frame: int
+    n_frames: int  # frames after the initial one
+    n_subs: tuple[int, ...]
+    check_rates: bool  # the rates were traced: check stability at run time
+    saved: tuple[int, ...]
+    saved_names: tuple[str, ...]
+    snapshots: bool
+    probes: tuple[tuple[int, ...], ...]
+    threshold: float
+    block: int
+    check_nan: bool
+
+
+def _whole_multiple(x: float, dt: float, what: str) -> int:
+    n = round(x / dt)
+    if n < 1 or abs(n * dt - x) > 1e-6 * max(abs(x), dt):
+        raise ValueError(f"{what} = {x} must be a positive whole number of steps of dt = {dt}.")
+    return n
+
+
+def _scan(f, carry, n: int, block: int):
+    """``lax.scan`` of ``f`` ``n`` times. With ``block < n`` the iterations are grouped into
+    checkpointed blocks, so reverse mode stores one carry per block and recomputes a block at a
+    time: memory ~ n / block + block carries instead of n."""
+    if block >= n or block <= 1:
+        return lax.scan(f, carry, None, length=n)
+    q, r = divmod(n, block)
+
+    @jax.checkpoint
+    def body(c, _):
+        return lax.scan(f, c, None, length=block)
+
+    carry, ys = lax.scan(body, carry, None, length=q)
+    ys = jax.tree.map(lambda a: a.reshape(q * block, *a.shape[2:]), ys)
+    if r:
+        carry, ys_r = lax.scan(f, carry, None, length=r)
+        ys = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), ys, ys_r)
+    return carry, ys
+
+
+def _activation(t_act, v_old, v_new, t, dt, threshold):
+    """First upward crossing of ``threshold`` in ``(t, t + dt]``, linearly interpolated."""
+    crossed = jnp.isnan(t_act) & (v_old < threshold) & (v_new >= threshold)
+    # Double `where`: the unselected branch must not produce inf/NaN, or its gradient would.
+    rise = jnp.where(crossed, v_new - v_old, 1.0)
+    return jnp.where(crossed, t + dt * (threshold - v_old) / rise, t_act)
+
+
+def _nan_messages(plan: _Plan, t0: float) -> tuple[list[str], int]:
+    per = max(1, math.ceil(plan.n_frames / _MAX_NAN_MESSAGES))
+    every = plan.steps_per_frame * plan.dt
+    msgs = []
+    for j in range(0, plan.n_frames, per):
+        lo, hi = t0 + j * every, t0 + min(j + per, plan.n_frames) * every
+        msgs.append(
+            f"msim.simulate: the state became NaN between t = {lo:g} and t = {hi:g}. Usual "
+            "causes: dt too large for the reaction (try a smaller dt or RushLarsen), a "
+            "stimulus too strong, or parameters outside the model's range."
+        )
+    return msgs, per
+
+
+@eqx.filter_jit
+def _run(
+    problem: AbstractProblem,
+    reaction: AbstractReaction,
+    splitting: AbstractSplitting,
+    diffusion: ExplicitDiffusion,
+    t0: Array,
+    y0: Array,
+    t_act0: Array,
+    plan: _Plan,
+    nan_messages: tuple[tuple[str, ...], int],
+):
+    global _TRACE_COUNT
+    _TRACE_COUNT += 1
+    dt = plan.dt
+    cell = problem.cell
+    vi = cell.voltage_index
+    stencils = tuple((i, c.stencil(problem.grid)) for i, c in problem.diffused())
+    if plan.check_rates:
+        h = dt * splitting.diffusion_fraction
+        rates = jnp.stack([s.max_rate() for _, s in stencils] or [jnp.zeros(())])
+        limits = jnp.asarray([n / 2.0 for n in plan.n_subs] or [math.inf])
+        y0 = eqx.error_if(
+            y0,
+            jnp.any(h * rates > limits * 2.0 * (1 + 1e-6)),
+            "msim.simulate: dt is above the explicit diffusion stability limit for the "
+            "diffusivity values given at run time (they were traced, so the number of "
+            "sub-steps could not be chosen in advance). Pass ExplicitDiffusion(substeps=n) "
+            "with a larger n, or a smaller dt.",
+        )
+
+    def react(t, y, h):
+        # The stimulus is taken as constant over the step, at the step's midpoint.
+        return reaction.step(cell, t, y, h, problem.stimulus_current(t + 0.5 * h))
+
+    def diffuse(y, h):
+        return diffusion.step(stencils, y, h, plan.n_subs)
+
+    def step(carry, _):
+        y, t_act, i = carry
+        t = t0 + i.astype(t0.dtype) * dt
+        y_new = splitting.step(react, diffuse, t, y, dt)
+        t_act = _activation(t_act, y[vi], y_new[vi], t, dt, plan.threshold)
+        return (y_new, t_act, i + 1), None
+
+    saved = jnp.asarray(plan.saved)
+    probe_index = tuple(jnp.asarray(ix) for ix in zip(*plan.probes, strict=True))
+
+    def record(y):
+        ys = y[saved]
+        snap = ys if plan.snapshots else None
+        trace = ys[(slice(None), *probe_index)].T if plan.probes else jnp.zeros((0, len(saved)))
+        return snap, trace
+
+    block = plan.block
+    k = plan.steps_per_frame
+
+    def frame(carry, _):
+        carry, _ = _scan(step, carry, k, block if k >= block else k)
+        y = carry[0]
+        return carry, (*record(y), jnp.isnan(y).any())
+
+    outer_block = 1 if k >= block else max(1, block // k)
+    carry0 = (y0, t_act0, jnp.zeros((), jnp.int32))
+    (y, t_act, _), (snaps, traces, nans) = _scan(frame, carry0, plan.n_frames, outer_block)
+
+    snap0, trace0 = record(y0)
+    if plan.snapshots:
+        snaps = jnp.concatenate([snap0[None], snaps])
+    traces = jnp.concatenate([trace0[None], traces])  # (frames, probes, saved)
+    traces = jnp.transpose(traces, (1, 2, 0))
+    every = k * dt
+    ts = t0 + jnp.arange(plan.n_frames + 1, dtype=t0.dtype) * every
+    any_nan = nans.any()
+    first = jnp.argmax(nans)
+    nan_time = jnp.where(any_nan, t0 + (first + 1).astype(t0.dtype) * every, jnp.inf)
+    if plan.check_nan:
+        msgs, per = nan_messages
+        y = eqx.branched_error_if(y, any_nan, first // per, msgs)
+    return Solution(
+        ts=ts,
+        snapshots=snaps,
+        traces=traces,
+        final_state=y,
+        final_time=ts[-1],
+        activation_times=t_act,
+        nan_time=nan_time,
+        saved_states=plan.saved_names,
+        probes=plan.probes,
+    )
+
+
+def _substeps(problem, splitting, diffusion, dt) -> tuple[tuple[int, ...], bool]:
+    """Sub-steps per diffused state, and whether the rates were traced (check at run time)."""
+    h = dt * splitting.diffusion_fraction
+    n_subs, traced = [], False
+    for index, conductivity in problem.diffused():
+        rate = concrete(conductivity.stencil(problem.grid).max_rate())
+        name = problem.cell.state_names[index]
+        if rate is None:
+            traced = True
+            n_subs.append(diffusion.substeps or 1)
+            continue
+        rate = float(rate)
+        if not np.isfinite(rate):
+            raise ValueError(f"The diffusivity of {name!r} is not finite.")
+        needed = max(1, math.ceil(h * rate / 2.0 * (1 - 1e-9)))
+        if diffusion.substeps is None:
+            n_subs.append(needed)
+            continue
+        if diffusion.substeps < needed:
+            limit = 2.0 / rate / splitting.diffusion_fraction * diffusion.substeps
+            raise ValueError(
+                f"dt = {dt} is above the explicit diffusion stability limit dt <= {limit:.6g} "
+                f"for state {name!r} with {diffusion.substeps} sub-step(s) per step. Use "
+                f"dt <= {limit:.6g}, or allow sub-stepping: ExplicitDiffusion(substeps=None) "
+                f"(would take {needed})."
+            )
+        n_subs.append(diffusion.substeps)
+    return tuple(n_subs), traced
+
+
+def simulate(
+    problem: AbstractProblem,
+    t_end: float,
+    dt: float,
+    save: Save | None = None,
+    *,
+    t0: float = 0.0,
+    reaction: AbstractReaction | None = None,
+    splitting: AbstractSplitting = Godunov(),
+    diffusion: ExplicitDiffusion = ExplicitDiffusion(),
+    initial_state: Array | None = None,
+    activation_times: Array | None = None,
+    checkpoint_every: int | None = None,
+    check_nan: bool = True,
+) -> Solution:
+    """Simulate ``problem`` from ``t0`` to ``t_end`` with time step ``dt``.
+
+    One jit-compiled call: `jax.grad`, `jax.jvp` and `jax.vmap` go through it. Only ``dt``,
+    the number of steps, the save plan and the choice of schemes are part of the compiled
+    program; new parameter values (cell, diffusivity, stimulus, initial state) never recompile.
+
+    Reverse-mode memory: the steps are grouped into checkpointed blocks of about
+    ``sqrt(n_steps)`` steps (``checkpoint_every`` overrides), so the gradient stores about
+    ``sqrt(n_steps)`` states and recomputes each block once: memory ~ sqrt(n_steps), time about
+    twice a forward run plus the backward pass.
+
+    Args:
+        problem: a `Monodomain` or `ReactionDiffusion` problem.
+        t_end: end time (model time unit); ``t_end - t0`` must be a whole number of steps.
+        dt: time step (model time unit, > 0).
+        save: what to record (`Save`); default only the start and end frames, no probes.
+        t0: start time (continue a run by passing its ``final_time`` and ``final_state``).
+        reaction: `RushLarsen` (the default for models with gates), `ForwardEuler` (default
+            otherwise) or `Heun`.
+        splitting: `Godunov` (default) or `Strang`.
+        diffusion: `ExplicitDiffusion`, sub-stepping automatically unless told otherwise.
+        initial_state: overrides ``problem.initial_state``, shape ``(n_states, *grid)``.
+        activation_times: activation times already found (continuing a run); NaN where none.
+        checkpoint_every: checkpoint block length in steps for reverse mode.
+        check_nan: raise a clear error naming the time if the state becomes NaN; with False
+            the time is reported in ``Solution.nan_time`` instead.
+
+    Returns:
+        A `Solution`.
+    """
+    if not isinstance(problem, AbstractProblem):
+        raise TypeError(
+            f"problem must be an msim problem (Monodomain, ReactionDiffusion), got "
+            f"{type(problem).__name__}."
+        )
+    try:
+        dt, t_end, t0 = float(dt), float(t_end), float(t0)
+    except TypeError:
+        raise TypeError(
+            "dt, t_end and t0 must be Python numbers: they fix the number of steps, which is "
+            "part of the compiled program."
+        ) from None
+    if not (np.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt must be positive and finite, got {dt}.")
+    if not t_end > t0:
+        raise ValueError(f"t_end ({t_end}) must be after t0 ({t0}).")
+    n_steps = _whole_multiple(t_end - t0, dt, "t_end - t0")
+    save = Save() if save is None else save
+    k = n_steps if save.every is None else _whole_multiple(float(save.every), dt, "save.every")
+    if n_steps % k:
+        raise ValueError(
+            f"The run ({n_steps} steps) is not a whole number of save intervals ({k} steps "
+            f"of dt = {dt}); choose t_end - t0 a multiple of save.every = {save.every}."
+        )
+    cell, grid = problem.cell, problem.grid
+    names = (cell.state_names[cell.voltage_index],) if save.states is None else save.states
+    saved = tuple(cell.state_index(name) for name in names)
+    probes = tuple(grid.check_index(p, "probe") for p in save.probes)
+    if reaction is None:
+        reaction = RushLarsen() if cell.gate_indices else ForwardEuler()
+    if not isinstance(reaction, AbstractReaction):
+        raise TypeError(f"reaction must be a reaction scheme, got {type(reaction).__name__}.")
+    n_subs, traced = _substeps(problem, splitting, diffusion, dt)
+    y0 = problem.initial_state if initial_state is None else jnp.asarray(initial_state)
+    if y0.shape != problem.initial_state.shape:
+        raise ValueError(
+            f"initial_state has shape {y0.shape}; expected {problem.initial_state.shape} "
+            f"(states {cell.state_names} first, then the grid)."
+        )
+    dtype = problem.initial_state.dtype
+    y0 = y0.astype(dtype)
+    if activation_times is None:
+        t_act0 = jnp.full(grid.shape, jnp.nan, dtype)
+    else:
+        t_act0 = jnp.asarray(activation_times, dtype)
+        if t_act0.shape != grid.shape:
+            raise ValueError(
+                f"activation_times has shape {t_act0.shape}; expected the grid's {grid.shape}."
+            )
+    if checkpoint_every is not None and (int(checkpoint_every) < 1):
+        raise ValueError(f"checkpoint_every must be a positive integer, got {checkpoint_every}.")
+    block = checkpoint_every or max(1, math.isqrt(n_steps - 1) + 1)
+    threshold = cell.activation_threshold if save.threshold is None else float(save.threshold)
+    plan = _Plan(
+        dt=dt,
+        steps_per_frame=k,
+        n_frames=n_steps // k,
+        n_subs=n_subs,
+        check_rates=traced,
+        saved=saved,
+        saved_names=tuple(names),
+        snapshots=save.snapshots,
+        probes=probes,
+        threshold=threshold,
+        block=int(block),
+        check_nan=check_nan,
+    )
+    msgs, per = _nan_messages(plan, t0) if check_nan else ([], 1)
+    return _run(
+        problem,
+        reaction,
+        splitting,
+        diffusion,
+        jnp.asarray(t0, dtype),
+        y0,
+        t_act0,
+        plan,
+        (tuple(msgs), per),
+    )

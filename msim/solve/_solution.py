@@ -1,0 +1,88 @@
+from collections.abc import Sequence
+
+import equinox as eqx
+
+from .._types import Array
+
+
+class Save(eqx.Module):
+    """What `simulate` records, all of it computed online (memory independent of the number of
+    steps beyond what is asked for here).
+
+    Args:
+        every: time between saved frames (a multiple of ``dt``); frames are saved at ``t0`` and
+            every ``every`` after it. ``None`` saves only the start and the end.
+        probes: grid indices of cells whose saved states are recorded at every frame.
+        states: names of the states to save in snapshots and probe traces; ``None`` saves the
+            cell model's voltage state only.
+        snapshots: save whole-grid snapshots of ``states`` at every frame (set False to keep
+            only probe traces on long runs).
+        threshold: activation threshold on the voltage, in its units; ``None`` uses the cell
+            model's ``activation_threshold``.
+    """
+
+    every: float | None = eqx.field(static=True, default=None)
+    probes: tuple[tuple[int, ...], ...] = eqx.field(
+        static=True, default=(), converter=lambda ps: tuple(tuple(int(i) for i in p) for p in ps)
+    )
+    states: tuple[str, ...] | None = eqx.field(
+        static=True, default=None, converter=lambda s: None if s is None else tuple(s)
+    )
+    snapshots: bool = eqx.field(static=True, default=True)
+    threshold: float | None = eqx.field(static=True, default=None)
+
+
+class Solution(eqx.Module):
+    """The result of `simulate`.
+
+    Attributes:
+        ts: times of the saved frames, shape ``(n_frames,)``.
+        snapshots: saved states at those times, ``(n_frames, n_saved, *grid)``, or None.
+        traces: saved states at the probes, ``(n_probes, n_saved, n_frames)``.
+        final_state: the full state at the end, ``(n_states, *grid)``.
+        final_time: the time at the end.
+        activation_times: first upward crossing of the threshold by the voltage, linearly
+            interpolated between steps, grid-shaped; NaN where the voltage never crossed
+            (masked-out cells included). Times in the model's time unit.
+        nan_time: end of the first save interval after which the state held a NaN, or +inf.
+            Useful with ``check_nan=False`` (e.g. inside a ``vmap``ped sweep).
+        saved_states: names of the saved states, in the order of the ``n_saved`` axis.
+        probes: the probe indices, in the order of the ``n_probes`` axis.
+    """
+
+    ts: Array
+    snapshots: Array | None
+    traces: Array
+    final_state: Array
+    final_time: Array
+    activation_times: Array
+    nan_time: Array
+    saved_states: tuple[str, ...] = eqx.field(static=True)
+    probes: tuple[tuple[int, ...], ...] = eqx.field(static=True)
+
+    def trace(self, probe: int | Sequence[int] = 0, state: str | None = None) -> Array:
+        """The time course of one saved state at one probe, shape ``(n_frames,)``.
+
+        ``probe`` is the probe's position in ``Save.probes`` or its grid index; ``state``
+        defaults to the first saved state.
+        """
+        if not isinstance(probe, int):
+            index = tuple(int(i) for i in probe)
+            if index not in self.probes:
+                raise ValueError(f"{index} is not a probe; the probes are {self.probes}.")
+            probe = self.probes.index(index)
+        if not 0 <= probe < len(self.probes):
+            raise ValueError(f"probe {probe} out of range: there are {len(self.probes)} probes.")
+        s = 0 if state is None else self._state_position(state)
+        return self.traces[probe, s]
+
+    def snapshot(self, state: str | None = None) -> Array:
+        """All frames of one saved state, ``(n_frames, *grid)``."""
+        if self.snapshots is None:
+            raise ValueError("This solution has no snapshots (Save(snapshots=False)).")
+        return self.snapshots[:, 0 if state is None else self._state_position(state)]
+
+    def _state_position(self, state: str) -> int:
+        if state not in self.saved_states:
+            raise ValueError(f"state {state!r} was not saved; saved are {self.saved_states}.")
+        return self.saved_states.index(state)

@@ -1,0 +1,103 @@
+"""When and how strongly a stimulus is applied: pulses, pulse trains, S1-S2 protocols."""
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+
+from .._convert import concrete, parameter
+from .._types import Array
+from ._regions import AbstractRegion
+
+
+def _concrete(x: Array) -> float:
+    value = concrete(x)
+    return float("nan") if value is None else float(value)
+
+
+class Stimulus(eqx.Module):
+    """A rectangular current pulse, or a train of ``count`` pulses every ``period``.
+
+    The applied current is ``amplitude`` inside ``region`` while a pulse is on, zero elsewhere.
+    Pulse ``k`` (``0 <= k < count``) is on for ``start + k period <= t < start + k period +
+    duration``. A solver step counts as stimulated when its midpoint lies in a pulse, so a pulse
+    of duration ``n dt`` aligned with the steps stimulates exactly ``n`` steps.
+
+    Units: times in the model's time unit (ms for physiological models); ``amplitude`` in the
+    cell model's units of dV/dt (positive depolarises), e.g. uA/uF = mV/ms, or 1/time for
+    dimensionless models. ``start``, ``duration``, ``amplitude`` and ``period`` are array
+    fields: ``jax.grad`` with respect to ``amplitude`` works; the pulse edges are sharp, so the
+    derivative with respect to timing is zero almost everywhere.
+    """
+
+    region: AbstractRegion
+    start: Array = eqx.field(converter=parameter)
+    duration: Array = eqx.field(converter=parameter)
+    amplitude: Array = eqx.field(converter=parameter)
+    period: Array = eqx.field(converter=parameter)
+    count: int = eqx.field(static=True)
+
+    def __init__(
+        self,
+        region: AbstractRegion,
+        start: float = 0.0,
+        duration: float = 1.0,
+        amplitude: float = 1.0,
+        period: float | None = None,
+        count: int = 1,
+    ):
+        if not isinstance(region, AbstractRegion):
+            raise TypeError(
+                "Stimulus region must be a region such as msim.regions.box(lo, hi), "
+                f"msim.regions.ball(centre, radius) or msim.regions.from_mask(mask); got "
+                f"{type(region).__name__}."
+            )
+        if int(count) != count or count < 1:
+            raise ValueError(f"Stimulus count must be a positive integer, got {count}.")
+        if count > 1 and period is None:
+            raise ValueError("A pulse train (count > 1) needs a period.")
+        self.region = region
+        self.start = start
+        self.duration = duration
+        self.amplitude = amplitude
+        self.period = 0.0 if period is None else period
+        self.count = int(count)
+        for name in ("duration", "period") if count > 1 else ("duration",):
+            concrete = _concrete(getattr(self, name))
+            if concrete <= 0:
+                raise ValueError(f"Stimulus {name} must be positive, got {concrete}.")
+        if count > 1 and _concrete(self.duration) > _concrete(self.period):
+            raise ValueError("Stimulus duration is longer than its period.")
+
+    def envelope(self, t: Array) -> Array:
+        """1.0 while a pulse is on at time ``t``, else 0.0 (dtype of ``amplitude``)."""
+        s = t - self.start
+        if self.count == 1:
+            on = (s >= 0) & (s < self.duration)
+        else:
+            k = jnp.floor(s / self.period)
+            on = (s >= 0) & (k < self.count) & (s - k * self.period < self.duration)
+        return on.astype(self.amplitude.dtype)
+
+    def last_pulse_end(self) -> Array:
+        return self.start + (self.count - 1) * self.period + self.duration
+
+
+def s1s2(
+    s1_region: AbstractRegion,
+    s2_region: AbstractRegion,
+    s1_period: float,
+    s2_interval: float,
+    s1_count: int = 1,
+    amplitude: float = 1.0,
+    duration: float = 1.0,
+    start: float = 0.0,
+) -> tuple[Stimulus, Stimulus]:
+    """An S1-S2 protocol: ``s1_count`` pulses every ``s1_period`` in ``s1_region``, then one S2
+    pulse in ``s2_region`` ``s2_interval`` after the last S1 (the coupling interval).
+
+    Times in the model's time unit; ``amplitude`` as for `Stimulus`. Returns the two stimuli as
+    a tuple, which a problem's ``stimulus=`` accepts.
+    """
+    s1 = Stimulus(s1_region, start, duration, amplitude, period=s1_period, count=s1_count)
+    s2_start = start + (s1_count - 1) * s1_period + s2_interval
+    return s1, Stimulus(s2_region, s2_start, duration, amplitude)

@@ -1,0 +1,90 @@
+"""Where a stimulus is applied: regions in physical coordinates, resolved against a grid."""
+
+from collections.abc import Sequence
+
+import abc
+
+import equinox as eqx
+import numpy as np
+
+from ..tissue import Grid
+
+
+class AbstractRegion(eqx.Module):
+    """A set of grid cells, described in physical coordinates (the grid's length units)."""
+
+    @abc.abstractmethod
+    def mask(self, grid: Grid) -> np.ndarray:
+        """Boolean array of ``grid.shape``: True for cells in the region."""
+
+
+def _point(value: Sequence[float] | float, grid: Grid, name: str) -> np.ndarray:
+    p = np.atleast_1d(np.asarray(value, dtype=float))
+    if p.shape != (grid.ndim,):
+        raise ValueError(f"{name}={tuple(p)} has {p.size} coordinates; the grid has {grid.ndim}.")
+    return p
+
+
+class Box(AbstractRegion):
+    """Cells whose centres lie in the closed box ``lo <= x <= hi`` (per axis)."""
+
+    lo: tuple[float, ...] = eqx.field(static=True)
+    hi: tuple[float, ...] = eqx.field(static=True)
+
+    def mask(self, grid: Grid) -> np.ndarray:
+        lo, hi = _point(self.lo, grid, "lo"), _point(self.hi, grid, "hi")
+        if (hi < lo).any():
+            raise ValueError(f"Box has hi {tuple(hi)} below lo {tuple(lo)}.")
+        inside = np.ones(grid.shape, dtype=bool)
+        for x, a, b in zip(grid.coordinates(), lo, hi, strict=True):
+            inside &= (x >= a) & (x <= b)
+        return inside
+
+
+class Ball(AbstractRegion):
+    """Cells whose centres lie within ``radius`` of ``centre``."""
+
+    centre: tuple[float, ...] = eqx.field(static=True)
+    radius: float = eqx.field(static=True)
+
+    def mask(self, grid: Grid) -> np.ndarray:
+        c = _point(self.centre, grid, "centre")
+        if not self.radius > 0:
+            raise ValueError(f"Ball radius must be positive, got {self.radius}.")
+        r2 = sum((x - ci) ** 2 for x, ci in zip(grid.coordinates(), c, strict=True))
+        return np.asarray(r2 <= self.radius**2)
+
+
+class MaskRegion(AbstractRegion):
+    """An explicit boolean array of the grid's shape."""
+
+    cells: np.ndarray
+
+    def mask(self, grid: Grid) -> np.ndarray:
+        if self.cells.shape != grid.shape:
+            raise ValueError(
+                f"Region mask has shape {self.cells.shape} but the grid has shape {grid.shape}."
+            )
+        return self.cells
+
+
+def _floats(x) -> tuple[float, ...]:
+    return tuple(float(v) for v in np.atleast_1d(np.asarray(x, dtype=float)))
+
+
+def box(lo: Sequence[float] | float, hi: Sequence[float] | float) -> Box:
+    """Region of the cells whose centres lie in ``[lo, hi]`` along every axis."""
+    return Box(_floats(lo), _floats(hi))
+
+
+def ball(centre: Sequence[float] | float, radius: float) -> Ball:
+    """Region of the cells whose centres lie within ``radius`` of ``centre``."""
+    return Ball(_floats(centre), float(radius))
+
+
+def from_mask(cells) -> MaskRegion:
+    """Region given as a boolean array of the grid's shape."""
+    cells = np.asarray(cells)
+    if cells.dtype != np.bool_:
+        raise ValueError(f"A region mask must be boolean, got dtype {cells.dtype}.")
+    return MaskRegion(cells)
