@@ -18,6 +18,7 @@ from .solve import (
     Save as Save,
     Solution as Solution,
     Strang as Strang,
+    run as run,
     simulate as simulate,
 )
 from .stimulus import Stimulus as Stimulus

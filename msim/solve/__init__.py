@@ -1,5 +1,6 @@
 """The coupling: problems, time-stepping schemes, `simulate` and its `Solution`."""
 
+from ._driver import run as run
 from ._problem import (
     AbstractProblem as AbstractProblem,
     Monodomain as Monodomain,

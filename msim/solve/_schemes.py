@@ -11,7 +11,7 @@ import equinox as eqx
 import jax.lax as lax
 import jax.numpy as jnp
 
-from .._types import Array
+from .._types import Array, ArrayLike
 from ..cells import AbstractCellModel
 from ..tissue import AbstractStencil
 
@@ -32,7 +32,7 @@ class ForwardEuler(AbstractReaction):
 
     order = 1
 
-    def integrate(self, f: Callable[[Array, Array], Array], t: Array, y: Array, dt) -> Array:
+    def integrate(self, f: Callable[[Array, Array], Array], t: ArrayLike, y: Array, dt) -> Array:
         return y + dt * f(t, y)
 
     def step(self, cell, t, y, dt, i_stim):
@@ -44,7 +44,7 @@ class Heun(AbstractReaction):
 
     order = 2
 
-    def integrate(self, f: Callable[[Array, Array], Array], t: Array, y: Array, dt) -> Array:
+    def integrate(self, f: Callable[[Array, Array], Array], t: ArrayLike, y: Array, dt) -> Array:
         k1 = f(t, y)
         k2 = f(t + dt, y + dt * k1)
         return y + (0.5 * dt) * (k1 + k2)

@@ -117,9 +117,9 @@ class Fibres(AbstractConductivity):
         d = grid.ndim
         f = self.direction.reshape(self.direction.shape + (1,) * (grid.ndim + 1 - self.direction.ndim))
         f = jnp.broadcast_to(f, (d, *grid.shape))
-        f = f / jnp.sqrt(jnp.sum(f**2, axis=0))
-        dl = jnp.broadcast_to(self.longitudinal, grid.shape)
-        dt = jnp.broadcast_to(self.transverse, grid.shape)
+        f = f / jnp.sqrt(jnp.sum(f**2, axis=0, keepdims=True))
+        dl = jnp.broadcast_to(self.longitudinal, grid.shape)[None, None]
+        dt = jnp.broadcast_to(self.transverse, grid.shape)[None, None]
         eye = jnp.eye(d, dtype=f.dtype).reshape(d, d, *([1] * grid.ndim))
         return dt * eye + (dl - dt) * f[:, None] * f[None, :]
 
@@ -129,7 +129,7 @@ class Fibres(AbstractConductivity):
         is_open = tuple(jnp.asarray(o, dtype) for o in open_faces(grid))
         diag, cross = [], []
         for a, h_a in enumerate(grid.spacing):
-            mean = 0.5 * (tensor + jnp.roll(tensor, -1, axis=2 + a)) * is_open[a]
+            mean = 0.5 * (tensor + jnp.roll(tensor, -1, axis=2 + a)) * is_open[a][None, None]
             diag.append(mean[a, a] / h_a**2)
             cross.append(tuple(None if b == a else mean[a, b] / h_a for b in range(grid.ndim)))
         return TensorStencil(tuple(diag), tuple(cross), is_open, grid.spacing)

@@ -1,10 +1,8 @@
 from collections.abc import Sequence
 
 import equinox as eqx
-import jax.numpy as jnp
 import numpy as np
 
-from .._types import Array
 
 
 def _per_axis(value, ndim: int, name: str) -> tuple:
@@ -14,6 +12,27 @@ def _per_axis(value, ndim: int, name: str) -> tuple:
     if len(value) != ndim:
         raise ValueError(f"{name} has {len(value)} entries but the grid has {ndim} axes.")
     return value
+
+
+class _StaticMask:
+    """A read-only boolean array that hashes by value, so a grid's geometry is part of the
+    compiled program (masks are never traced or differentiated)."""
+
+    __slots__ = ("array", "_hash")
+
+    def __init__(self, array: np.ndarray):
+        self.array = np.array(array, dtype=bool)
+        self.array.flags.writeable = False
+        self._hash = hash((self.array.shape, self.array.tobytes()))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _StaticMask) and np.array_equal(self.array, other.array)
+
+    def __repr__(self) -> str:
+        return f"mask(shape={self.array.shape}, cells={int(self.array.sum())})"
 
 
 class Grid(eqx.Module):
@@ -35,7 +54,7 @@ class Grid(eqx.Module):
     shape: tuple[int, ...] = eqx.field(static=True)
     spacing: tuple[float, ...] = eqx.field(static=True)
     periodic: tuple[bool, ...] = eqx.field(static=True)
-    mask: Array | None
+    _mask: _StaticMask | None = eqx.field(static=True)
 
     def __init__(
         self,
@@ -58,7 +77,7 @@ class Grid(eqx.Module):
         self.spacing = tuple(float(h) for h in spacing)
         self.periodic = tuple(bool(p) for p in _per_axis(periodic, len(shape), "periodic"))
         if mask is None:
-            self.mask = None
+            self._mask = None
         else:
             mask = np.asarray(mask)
             if mask.shape != self.shape:
@@ -70,7 +89,12 @@ class Grid(eqx.Module):
                 raise ValueError(f"mask must be boolean, got dtype {mask.dtype}.")
             if not mask.any():
                 raise ValueError("mask has no True cell: the tissue would be empty.")
-            self.mask = None if mask.all() else jnp.asarray(mask)
+            self._mask = None if mask.all() else _StaticMask(mask)
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        """The boolean mask (read-only NumPy array), or None when every cell is tissue."""
+        return None if self._mask is None else self._mask.array
 
     @property
     def ndim(self) -> int:
@@ -92,9 +116,9 @@ class Grid(eqx.Module):
 
     def mask_array(self) -> np.ndarray:
         """The mask as a NumPy boolean array (all True when the grid has no mask)."""
-        if self.mask is None:
+        if self._mask is None:
             return np.ones(self.shape, dtype=bool)
-        return np.asarray(self.mask)
+        return self._mask.array
 
     def check_index(self, index: Sequence[int], what: str = "probe") -> tuple[int, ...]:
         """Validate a cell index: inside the grid and inside the mask."""

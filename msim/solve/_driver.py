@@ -1,0 +1,165 @@
+"""`run`: the driver for long runs, `simulate` in chunks with a progress bar."""
+
+import math
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from .._types import Array
+from ._problem import AbstractProblem
+from ._simulate import simulate
+from ._solution import Save, Solution
+
+_DEFAULT_CHUNKS = 50  # progress updates per run when no chunk length is given
+
+
+def _count(x: float, unit: float, what: str, unit_name: str) -> int:
+    n = round(x / unit)
+    if n < 1 or abs(n * unit - x) > 1e-6 * max(abs(x), unit):
+        raise ValueError(f"{what} = {x} must be a positive whole number of {unit_name} = {unit}.")
+    return n
+
+
+def run(
+    problem: AbstractProblem,
+    t_end: float,
+    dt: float,
+    save: Save | None = None,
+    *,
+    chunk: float | None = None,
+    progress: bool = True,
+    t0: float = 0.0,
+    initial_state: Array | None = None,
+    activation_times: Array | None = None,
+    check_nan: bool = True,
+    **simulate_kwargs: Any,
+) -> Solution:
+    """Simulate ``problem`` from ``t0`` to ``t_end`` in chunks, showing a progress bar.
+
+    The long-run counterpart of `simulate`, with the same result: the run is cut into chunks of
+    equal length (each a whole number of save intervals), and each chunk is one `simulate`
+    call that continues from the previous one (its ``t0``, ``initial_state`` and
+    ``activation_times``). All chunks but possibly a shorter last one share one compiled
+    program. Frames are moved to host memory as each chunk ends, so device memory holds one
+    chunk's frames at a time, and a NaN stops the run at the end of the chunk where it appears.
+
+    Use `simulate` to differentiate (``jax.grad``) or batch (``jax.vmap``); `run` is a Python
+    loop, meant for forward runs from scripts, notebooks and the ``msim`` command.
+
+    Args:
+        problem: a `Monodomain` or `ReactionDiffusion` problem.
+        t_end: end time (model time unit); ``t_end - t0`` a whole number of steps and of save
+            intervals.
+        dt: time step (model time unit, > 0).
+        save: what to record (`Save`), exactly as for `simulate`.
+        chunk: simulated time per chunk (model time unit), a whole number of save intervals
+            (of steps when ``save.every`` is None); default about 1/50 of the run.
+        progress: show a progress bar over simulated time (`tqdm`, in terminals and notebooks).
+        t0, initial_state, activation_times: where to start, as for `simulate` (resume a run
+            by passing the ``final_time``, ``final_state`` and ``activation_times`` of the
+            previous one).
+        check_nan: raise a `RuntimeError` naming the time interval if the state becomes NaN;
+            with False the time is reported in ``Solution.nan_time`` instead.
+        **simulate_kwargs: passed on to `simulate` (``reaction``, ``splitting``,
+            ``diffusion``, ``checkpoint_every``).
+
+    Returns:
+        The `Solution` of the whole run, equal to that of one `simulate` call.
+    """
+    try:
+        t_end, dt, t0 = float(t_end), float(dt), float(t0)
+    except TypeError:
+        raise TypeError(
+            "dt, t_end and t0 must be Python numbers: they fix the number of steps, which is "
+            "part of the compiled program."
+        ) from None
+    if not (math.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt must be positive and finite, got {dt}.")
+    if not t_end > t0:
+        raise ValueError(f"t_end ({t_end}) must be after t0 ({t0}).")
+    save = Save() if save is None else save
+    n_steps = _count(t_end - t0, dt, "t_end - t0", "steps of dt")
+    # The unit of chunking: one save interval, or one step when only the ends are saved.
+    unit = 1 if save.every is None else _count(float(save.every), dt, "save.every", "steps of dt")
+    if n_steps % unit:
+        raise ValueError(
+            f"The run ({n_steps} steps) is not a whole number of save intervals ({unit} steps "
+            f"of dt = {dt}); choose t_end - t0 a multiple of save.every = {save.every}."
+        )
+    n_units = n_steps // unit
+    if chunk is None:
+        per_chunk = max(1, math.ceil(n_units / _DEFAULT_CHUNKS))
+    else:
+        unit_time = unit * dt
+        what = "steps of dt" if save.every is None else "save intervals (save.every)"
+        per_chunk = _count(float(chunk), unit_time, "chunk", what)
+
+    ts, snapshots, traces = [], [], []
+    y, t_act = initial_state, activation_times
+    nan_time = None
+    last = None
+    bar = tqdm(
+        total=t_end - t0,
+        disable=not progress,
+        desc="msim.run",
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| t = {n:.6g}/{total:.6g} "
+        "[{elapsed}<{remaining}]",
+    )
+    with bar:
+        done = 0
+        while done < n_units:
+            m = min(per_chunk, n_units - done)
+            t_a = t0 + done * unit * dt
+            t_b = t0 + (done + m) * unit * dt
+            # check_nan=False here: simulate's NaN messages name absolute times, which would
+            # make every chunk's program differ; the driver checks nan_time itself instead.
+            last = simulate(
+                problem,
+                t_b,
+                dt,
+                save,
+                t0=t_a,
+                initial_state=y,
+                activation_times=t_act,
+                check_nan=False,
+                **simulate_kwargs,
+            )
+            y, t_act = last.final_state, last.activation_times
+            drop = 0 if done == 0 else 1  # a later chunk's first frame repeats the last one
+            ts.append(np.asarray(last.ts)[drop:])
+            traces.append(np.asarray(last.traces)[..., drop:])
+            if last.snapshots is not None:
+                snapshots.append(np.asarray(last.snapshots)[drop:])
+            chunk_nan = float(last.nan_time)
+            if nan_time is None and math.isfinite(chunk_nan):
+                nan_time = last.nan_time
+                if check_nan:
+                    every = unit * dt if save.every is not None else t_b - t_a
+                    raise RuntimeError(
+                        f"msim.run: the state became NaN between t = {chunk_nan - every:g} and "
+                        f"t = {chunk_nan:g}. Usual causes: dt too large for the reaction (try a "
+                        "smaller dt or RushLarsen), a stimulus too strong, or parameters "
+                        "outside the model's range."
+                    )
+            done += m
+            bar.update(t_b - t_a)
+    assert last is not None
+    ts_all = np.concatenate(ts)
+    traces_all = np.concatenate(traces, axis=-1)
+    snaps_all = np.concatenate(snapshots) if snapshots else None
+    if save.every is None:  # only the start and the end, as simulate saves them
+        ts_all, traces_all = ts_all[[0, -1]], traces_all[..., [0, -1]]
+        snaps_all = None if snaps_all is None else snaps_all[[0, -1]]
+    return Solution(
+        ts=jnp.asarray(ts_all),
+        snapshots=None if snaps_all is None else jnp.asarray(snaps_all),
+        traces=jnp.asarray(traces_all),
+        final_state=last.final_state,
+        final_time=last.final_time,
+        activation_times=last.activation_times,
+        nan_time=last.nan_time if nan_time is None else nan_time,
+        saved_states=last.saved_states,
+        probes=last.probes,
+    )
