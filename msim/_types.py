@@ -5,12 +5,13 @@ Conventions: a state is channel-first, ``(n_states, *grid)``; a single cell is `
 
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
-__all__ = ["Array", "ArrayLike", "Bool", "BoolGrid", "Float", "FloatGrid", "Int", "Scalar", "State"]
+__all__ = ["Array", "ArrayLike", "Bool", "BoolGrid", "Float", "FloatGrid", "Int", "Scalar", "ScalarLike", "State"]
 
 Scalar = Float[Array, ""]
 """A 0-d floating-point array."""
 
-ScalarLike = float | Float[ArrayLike, ""]
+ScalarLike = float | int | Float[ArrayLike, ""]
+"""A number or 0-d array: what physical scalar arguments accept (traced values included)."""
 
 State = Float[Array, "n_states *grid"]
 """A model state, channel-first: one leading axis of state variables, then the grid axes."""

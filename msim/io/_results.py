@@ -143,7 +143,5 @@ def load_solution(path: str | os.PathLike) -> tuple[Solution, dict[str, Any]]:
         metadata = dict(header["metadata"])
     except (KeyError, TypeError, ValueError) as e:
         raise _not_a_result(path, f"its header is incomplete ({e!r})") from None
-    solution = Solution(
-        snapshots=snapshots, saved_states=saved_states, probes=probes, **arrays
-    )
+    solution = Solution(snapshots=snapshots, saved_states=saved_states, probes=probes, **arrays)
     return solution, metadata

@@ -22,6 +22,17 @@ def _count(x: float, unit: float, what: str, unit_name: str) -> int:
     return n
 
 
+def _default_chunk(n: int) -> int:
+    """About ``n / 50`` units per chunk, preferring a divisor of ``n`` (between ``n / 100`` and
+    ``n / 25``) so that every chunk has the same length and one compiled program serves all."""
+    target = n / _DEFAULT_CHUNKS
+    lo, hi = max(1, math.ceil(n / 100)), max(1, n // 25)
+    divisors = [d for d in range(lo, hi + 1) if n % d == 0]
+    if divisors:
+        return min(divisors, key=lambda d: abs(d - target))
+    return max(1, math.ceil(target))
+
+
 def run(
     problem: AbstractProblem,
     t_end: float,
@@ -90,7 +101,7 @@ def run(
         )
     n_units = n_steps // unit
     if chunk is None:
-        per_chunk = max(1, math.ceil(n_units / _DEFAULT_CHUNKS))
+        per_chunk = _default_chunk(n_units)
     else:
         unit_time = unit * dt
         what = "steps of dt" if save.every is None else "save intervals (save.every)"

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._convert import concrete
-from .._types import Array
+from .._types import Array, ArrayLike
 from ._problem import AbstractProblem
 from ._schemes import (
     AbstractReaction,
@@ -217,16 +217,16 @@ def _substeps(problem, splitting, diffusion, dt) -> tuple[tuple[int, ...], bool]
 
 def simulate(
     problem: AbstractProblem,
-    t_end: float,
-    dt: float,
+    t_end: float | int,
+    dt: float | int,
     save: Save | None = None,
     *,
-    t0: float = 0.0,
+    t0: float | int = 0.0,
     reaction: AbstractReaction | None = None,
     splitting: AbstractSplitting = Godunov(),
     diffusion: ExplicitDiffusion = ExplicitDiffusion(),
-    initial_state: Array | None = None,
-    activation_times: Array | None = None,
+    initial_state: ArrayLike | None = None,
+    activation_times: ArrayLike | None = None,
     checkpoint_every: int | None = None,
     check_nan: bool = True,
 ) -> Solution:

@@ -5,11 +5,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._convert import concrete, parameter
-from .._types import Array
+from .._types import Array, ScalarLike
 from ._regions import AbstractRegion
 
 
-def _concrete(x: Array) -> float:
+def _concrete(x) -> float:
     value = concrete(x)
     return float("nan") if value is None else float(value)
 
@@ -39,10 +39,10 @@ class Stimulus(eqx.Module):
     def __init__(
         self,
         region: AbstractRegion,
-        start: float = 0.0,
-        duration: float = 1.0,
-        amplitude: float = 1.0,
-        period: float | None = None,
+        start: ScalarLike = 0.0,
+        duration: ScalarLike = 1.0,
+        amplitude: ScalarLike = 1.0,
+        period: ScalarLike | None = None,
         count: int = 1,
     ):
         if not isinstance(region, AbstractRegion):
@@ -61,11 +61,13 @@ class Stimulus(eqx.Module):
         self.amplitude = amplitude
         self.period = 0.0 if period is None else period
         self.count = int(count)
-        for name in ("duration", "period") if count > 1 else ("duration",):
+
+    def __check_init__(self):
+        for name in ("duration", "period") if self.count > 1 else ("duration",):
             concrete = _concrete(getattr(self, name))
             if concrete <= 0:
                 raise ValueError(f"Stimulus {name} must be positive, got {concrete}.")
-        if count > 1 and _concrete(self.duration) > _concrete(self.period):
+        if self.count > 1 and _concrete(self.duration) > _concrete(self.period):
             raise ValueError("Stimulus duration is longer than its period.")
 
     def envelope(self, t: Array) -> Array:
@@ -85,12 +87,12 @@ class Stimulus(eqx.Module):
 def s1s2(
     s1_region: AbstractRegion,
     s2_region: AbstractRegion,
-    s1_period: float,
-    s2_interval: float,
+    s1_period: float | int,
+    s2_interval: float | int,
     s1_count: int = 1,
-    amplitude: float = 1.0,
-    duration: float = 1.0,
-    start: float = 0.0,
+    amplitude: ScalarLike = 1.0,
+    duration: float | int = 1.0,
+    start: float | int = 0.0,
 ) -> tuple[Stimulus, Stimulus]:
     """An S1-S2 protocol: ``s1_count`` pulses every ``s1_period`` in ``s1_region``, then one S2
     pulse in ``s2_region`` ``s2_interval`` after the last S1 (the coupling interval).

@@ -18,7 +18,7 @@ class AbstractRegion(eqx.Module):
         """Boolean array of ``grid.shape``: True for cells in the region."""
 
 
-def _point(value: Sequence[float] | float, grid: Grid, name: str) -> np.ndarray:
+def _point(value: Sequence[float | int] | float | int, grid: Grid, name: str) -> np.ndarray:
     p = np.atleast_1d(np.asarray(value, dtype=float))
     if p.shape != (grid.ndim,):
         raise ValueError(f"{name}={tuple(p)} has {p.size} coordinates; the grid has {grid.ndim}.")
@@ -72,12 +72,12 @@ def _floats(x) -> tuple[float, ...]:
     return tuple(float(v) for v in np.atleast_1d(np.asarray(x, dtype=float)))
 
 
-def box(lo: Sequence[float] | float, hi: Sequence[float] | float) -> Box:
+def box(lo: Sequence[float | int] | float | int, hi: Sequence[float | int] | float | int) -> Box:
     """Region of the cells whose centres lie in ``[lo, hi]`` along every axis."""
     return Box(_floats(lo), _floats(hi))
 
 
-def ball(centre: Sequence[float] | float, radius: float) -> Ball:
+def ball(centre: Sequence[float | int] | float | int, radius: float) -> Ball:
     """Region of the cells whose centres lie within ``radius`` of ``centre``."""
     return Ball(_floats(centre), float(radius))
 

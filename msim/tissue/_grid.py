@@ -59,7 +59,7 @@ class Grid(eqx.Module):
     def __init__(
         self,
         shape: Sequence[int] | int,
-        spacing: float | Sequence[float],
+        spacing: float | int | Sequence[float | int],
         mask=None,
         periodic: bool | Sequence[bool] = False,
     ):

@@ -225,5 +225,5 @@ def plot_traces(
     for k, probe in enumerate(solution.probes):
         ax.plot(ts, np.asarray(solution.trace(k, state)), label=f"probe {probe}")
     ax.set(xlabel="time", ylabel=name, xlim=(float(ts[0]), float(ts[-1])))
-    ax.legend(loc="upper right", fontsize="small")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
     return fig

@@ -1,0 +1,172 @@
+"""Result files: round trip of every Solution field, metadata, atomic writes, clear errors."""
+
+import json
+import os
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import msim
+import msim.io
+
+
+@pytest.fixture(scope="module")
+def problem():
+    grid = msim.Grid((6, 5), 0.5)
+    stim = msim.Stimulus(msim.regions.box((0.0, 0.0), (0.6, 2.5)), amplitude=1.0)
+    return msim.Monodomain(msim.cells.AlievPanfilov(), grid, 1.0, stimulus=stim)
+
+
+@pytest.fixture(scope="module")
+def solution(problem):
+    save = msim.Save(every=0.25, probes=[(1, 1), (4, 3)], states=("u", "v"))
+    return msim.simulate(problem, 1.0, 0.05, save)
+
+
+FIELDS = ("ts", "snapshots", "traces", "final_state", "final_time", "activation_times")
+
+
+def assert_same(a: msim.Solution, b: msim.Solution) -> None:
+    for name in (*FIELDS, "nan_time"):
+        x, y = getattr(a, name), getattr(b, name)
+        if x is None:
+            assert y is None, name
+            continue
+        assert y.dtype == x.dtype, name
+        assert y.shape == x.shape, name
+        np.testing.assert_array_equal(np.asarray(y), np.asarray(x), err_msg=name)
+    assert b.saved_states == a.saved_states
+    assert b.probes == a.probes
+
+
+def test_round_trip(tmp_path, problem, solution):
+    metadata = {
+        "model": "AlievPanfilov",
+        "grid_shape": problem.grid.shape,
+        "spacing": problem.grid.spacing,
+        "dt": np.float64(0.05),
+        "diffusivity": jnp.asarray(1.0),
+        "nested": {"ok": True, "none": None},
+    }
+    path = msim.io.save_solution(tmp_path / "result.npz", solution, metadata)
+    assert path == tmp_path / "result.npz"
+    loaded, meta = msim.io.load_solution(path)
+    assert_same(solution, loaded)
+    assert np.isnan(np.asarray(loaded.activation_times)).any()  # NaN survives the round trip
+    assert meta == {
+        "model": "AlievPanfilov",
+        "grid_shape": [6, 5],
+        "spacing": [0.5, 0.5],
+        "dt": 0.05,
+        "diffusivity": 1.0,
+        "nested": {"ok": True, "none": None},
+    }
+    assert np.asarray(loaded.trace((4, 3), "v")).shape == (5,)
+    assert sorted(os.listdir(tmp_path)) == ["result.npz"]  # no temporary file left behind
+
+
+def test_round_trip_without_snapshots(tmp_path, problem):
+    save = msim.Save(every=1.0, probes=[(2, 2)], snapshots=False)
+    solution = msim.simulate(problem, 2.0, 0.05, save)
+    assert solution.snapshots is None
+    loaded, meta = msim.io.load_solution(msim.io.save_solution(tmp_path / "r.npz", solution))
+    assert_same(solution, loaded)
+    assert meta == {}
+
+
+def test_the_file_is_plain_npz_without_pickle(tmp_path, solution):
+    path = msim.io.save_solution(tmp_path / "r.npz", solution, {"model": "AlievPanfilov"})
+    with np.load(path, allow_pickle=False) as archive:
+        assert set(archive.files) == {*FIELDS, "nan_time", "msim_header"}
+        header = json.loads(str(archive["msim_header"][()]))
+    assert header["format"] == "msim.solution"
+    assert header["version"] == 1
+    assert header["saved_states"] == ["u", "v"]
+    assert header["probes"] == [[1, 1], [4, 3]]
+    assert header["metadata"] == {"model": "AlievPanfilov"}
+
+
+def test_overwrite_is_atomic(tmp_path, solution):
+    path = msim.io.save_solution(tmp_path / "r.npz", solution, {"run": 1})
+    before = path.read_bytes()
+    with pytest.raises(TypeError, match="cannot be written"):
+        msim.io.save_solution(path, solution, {"run": object()})
+    assert path.read_bytes() == before
+    with pytest.raises(RuntimeError, match="interrupted"), msim.io.atomic_write(path) as f:
+        f.write(b"half a file")
+        raise RuntimeError("interrupted")
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["r.npz"]
+    msim.io.save_solution(path, solution, {"run": 2})
+    assert msim.io.load_solution(path)[1] == {"run": 2}
+
+
+def test_missing_file(tmp_path, solution):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        msim.io.load_solution(tmp_path / "nothing.npz")
+    with pytest.raises(FileNotFoundError, match="folder"):
+        msim.io.load_solution(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        msim.io.save_solution(tmp_path / "no" / "such" / "dir.npz", solution)
+
+
+def test_not_a_result_file(tmp_path):
+    text = tmp_path / "notes.npz"
+    text.write_text("hello")
+    with pytest.raises(ValueError, match="not an msim result file.*not a NumPy .npz"):
+        msim.io.load_solution(text)
+
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, ts=np.zeros(3))
+    with pytest.raises(ValueError, match="not an msim result file.*no 'msim_header'"):
+        msim.io.load_solution(plain)
+
+    single = tmp_path / "single.npy"
+    np.save(single, np.zeros(3))
+    with pytest.raises(ValueError, match="not an msim result file"):
+        msim.io.load_solution(single)
+
+
+def _rewrite_header(path, **changes):
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    header = json.loads(str(arrays["msim_header"][()]))
+    header.update(changes)
+    arrays["msim_header"] = np.asarray(json.dumps(header))
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"format": "something.else"}, "does not say format"),
+        ({"version": None}, "unknown format version None"),
+        ({"version": "1"}, "unknown format version '1'"),
+        ({"version": 99}, "newer msim.*version 99"),
+    ],
+)
+def test_bad_header(tmp_path, solution, changes, message):
+    path = msim.io.save_solution(tmp_path / "r.npz", solution)
+    _rewrite_header(path, **changes)
+    with pytest.raises(ValueError, match=message):
+        msim.io.load_solution(path)
+
+
+def test_missing_array(tmp_path, solution):
+    path = msim.io.save_solution(tmp_path / "r.npz", solution)
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files if name != "final_state"}
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="final_state"):
+        msim.io.load_solution(path)
+
+
+def test_save_checks_its_arguments(tmp_path, solution):
+    # A TypeError either way: from save_solution itself, or first from the run-time type
+    # checker that the test suite installs.
+    with pytest.raises(TypeError, match="Solution"):
+        msim.io.save_solution(tmp_path / "r.npz", {"ts": 1})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="metadata|Mapping"):
+        msim.io.save_solution(tmp_path / "r.npz", solution, ["a"])  # type: ignore[arg-type]
+    assert os.listdir(tmp_path) == []

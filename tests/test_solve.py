@@ -1,0 +1,259 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import Ramp
+
+import msim
+from msim.solve import _simulate
+
+# --- travelling fronts against exact speeds ----------------------------------------------------
+
+
+def _nagumo_speed(dx, dt, length=60.0):
+    grid = msim.Grid((round(length / dx),), dx)
+    x = grid.coordinates()[0]
+    y0 = (1 / (1 + np.exp((x - 5.0) / np.sqrt(2.0))))[None]  # the exact front profile (D = k = 1)
+    problem = msim.ReactionDiffusion(
+        msim.cells.Nagumo(k=1.0, a=0.25), grid, {"u": 1.0}, initial_state=y0
+    )
+    t_end = round(164.0 / dt) * dt
+    at = np.asarray(msim.simulate(problem, t_end, dt).activation_times)
+    i1, i2 = round(20 / dx), round(50 / dx)
+    return (x[i2] - x[i1]) / (at[i2] - at[i1])
+
+
+def test_nagumo_front_speed_converges_to_exact():
+    exact = np.sqrt(1.0 * 1.0 / 2) * (1 - 2 * 0.25)
+    errors = [abs(_nagumo_speed(dx, dt) / exact - 1) for dx, dt in [(0.4, 0.04), (0.2, 0.01), (0.1, 0.0025)]]
+    assert errors[-1] < 0.01
+    # dx halved and dt quartered: a second-order scheme divides the error by about 4.
+    assert errors[0] / errors[1] > 3.0 and errors[1] / errors[2] > 3.0, errors
+
+
+# --- splitting order in time --------------------------------------------------------------------
+
+
+def _fhn_run(dt, splitting, reaction, integrator):
+    grid = msim.Grid((24,), 0.5)
+    x = grid.coordinates()[0]
+    cell = msim.cells.FitzHughNagumo()
+    rest = np.asarray(cell.initial_state())
+    y0 = np.stack([rest[0] + 1.8 * np.exp(-((x - 4.0) ** 2) / 4.0), np.full_like(x, rest[1])])
+    problem = msim.ReactionDiffusion(cell, grid, {"v": 1.0}, initial_state=y0)
+    diffusion = msim.ExplicitDiffusion(integrator=integrator)
+    sol = msim.simulate(
+        problem, 4.0, dt, splitting=splitting, reaction=reaction, diffusion=diffusion
+    )
+    return np.asarray(sol.final_state)
+
+
+@pytest.mark.parametrize(
+    "splitting, reaction, integrator, order",
+    [
+        (msim.Godunov(), msim.ForwardEuler(), msim.ForwardEuler(), 1),
+        (msim.Strang(), msim.Heun(), msim.Heun(), 2),
+    ],
+)
+def test_splitting_order_in_time(splitting, reaction, integrator, order):
+    reference = _fhn_run(0.0025, msim.Strang(), msim.Heun(), msim.Heun())
+    dts = (0.1, 0.05, 0.025)
+    errors = [np.max(np.abs(_fhn_run(dt, splitting, reaction, integrator) - reference)) for dt in dts]
+    observed = np.log2(np.asarray(errors[:-1]) / np.asarray(errors[1:]))
+    assert np.all(np.abs(observed - order) < 0.2), (errors, observed)
+
+
+# --- activation times, stimulus, saving ----------------------------------------------------------
+
+
+def test_activation_time_is_interpolated_exactly_for_a_linear_rise():
+    grid = msim.Grid((3, 2), 1.0)
+    problem = msim.Monodomain(Ramp(rate=0.8), grid, diffusivity=0.1)
+    sol = msim.simulate(problem, t_end=1.5, dt=0.3)  # 0.5 / 0.8 = 0.625 lies inside a step
+    np.testing.assert_allclose(sol.activation_times, 0.625, rtol=1e-12)
+
+
+def test_stimulated_steps_match_the_pulse_duration():
+    # Ramp with rate 0 and a stimulus of amplitude 1 for 0.3: u ends at exactly 0.3.
+    grid = msim.Grid((4,), 1.0)
+    stim = msim.Stimulus(msim.regions.box(0.0, 2.0), start=0.1, duration=0.3, amplitude=1.0)
+    problem = msim.Monodomain(Ramp(rate=0.0), grid, diffusivity=1e-9, stimulus=stim)
+    u = np.asarray(msim.simulate(problem, t_end=1.0, dt=0.1).final_state[0])
+    np.testing.assert_allclose(u[:2], 0.3, atol=1e-6)
+    np.testing.assert_allclose(u[2:], 0.0, atol=1e-6)
+
+
+def test_pulse_train_and_s1s2_timing():
+    region = msim.regions.box(0.0, 1.0)
+    s1, s2 = msim.stimulus.s1s2(region, region, s1_period=10.0, s2_interval=4.0, s1_count=3)
+    ts = jnp.arange(0.0, 40.0, 0.5) + 0.25
+    on1 = np.asarray(s1.envelope(ts)) > 0
+    on2 = np.asarray(s2.envelope(ts)) > 0
+    starts1 = np.asarray(ts)[np.flatnonzero(np.diff(np.r_[0, on1.astype(int)]) == 1)]
+    np.testing.assert_allclose(starts1, [0.25, 10.25, 20.25])
+    np.testing.assert_allclose(np.asarray(ts)[on2], [24.25, 24.75])
+    with pytest.raises(ValueError, match="needs a period"):
+        msim.Stimulus(region, count=2)
+
+
+def test_regions():
+    grid = msim.Grid((10, 10), 0.5)
+    box = msim.regions.box((0.0, 0.0), (1.0, 5.0)).mask(grid)
+    assert box.sum() == 2 * 10
+    ball = msim.regions.ball((2.5, 2.5), 1.0).mask(grid)
+    assert ball.sum() == 12 and ball[4, 4] and ball[5, 5]
+    with pytest.raises(ValueError, match="no tissue cell"):
+        msim.Monodomain(
+            msim.cells.AlievPanfilov(),
+            grid,
+            0.1,
+            stimulus=msim.Stimulus(msim.regions.box((20.0, 20.0), (30.0, 30.0))),
+        )
+
+
+def test_saved_frames_and_probes():
+    grid = msim.Grid((12, 10), 0.5)
+    stim = msim.Stimulus(msim.regions.box((0, 0), (1.0, 5.0)), duration=1.0, amplitude=1.0)
+    problem = msim.Monodomain(msim.cells.AlievPanfilov(), grid, 1.0, stimulus=stim)
+    save = msim.Save(every=1.0, probes=[(0, 0), (11, 9)], states=("u", "v"))
+    sol = msim.simulate(problem, t_end=6.0, dt=0.05, save=save)
+    assert sol.ts.shape == (7,) and sol.snapshots.shape == (7, 2, 12, 10)
+    assert sol.traces.shape == (2, 2, 7)
+    np.testing.assert_allclose(sol.trace((11, 9), "v"), sol.snapshots[:, 1, 11, 9])
+    np.testing.assert_allclose(sol.snapshots[-1], sol.final_state)
+    # The run split in two, continued from the final state, gives the same result.
+    first = msim.simulate(problem, t_end=3.0, dt=0.05, save=save)
+    second = msim.simulate(
+        problem,
+        t_end=6.0,
+        dt=0.05,
+        save=save,
+        t0=3.0,
+        initial_state=first.final_state,
+        activation_times=first.activation_times,
+    )
+    np.testing.assert_allclose(second.final_state, sol.final_state, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(second.activation_times, sol.activation_times, rtol=1e-12)
+
+
+def test_substeps_are_automatic_and_equal_a_smaller_dt():
+    grid = msim.Grid((16,), 0.5)
+    x = grid.coordinates()[0]
+    y0 = np.exp(-((x - 4) ** 2))[None]
+    problem = msim.ReactionDiffusion(msim.cells.FisherKPP(r=0.0), grid, {"u": 1.0}, initial_state=y0)
+    # Limit h^2 / (2 D) = 0.125: dt = 0.5 takes 4 sub-steps, exactly as 4 steps of 0.125.
+    coarse = msim.simulate(problem, t_end=2.0, dt=0.5).final_state
+    fine = msim.simulate(problem, t_end=2.0, dt=0.125).final_state
+    np.testing.assert_allclose(coarse, fine, rtol=1e-13)
+
+
+def test_heterogeneous_cell_parameters_and_masks_run():
+    mask = np.ones((10, 10), bool)
+    mask[4:6, 4:6] = False
+    grid = msim.Grid((10, 10), 0.5, mask=mask)
+    k = np.full((10, 10), 8.0)
+    k[:, 5:] = 6.0
+    stim = msim.Stimulus(msim.regions.box((0, 0), (1.0, 5.0)), duration=1.0)
+    problem = msim.Monodomain(msim.cells.AlievPanfilov(k=k), grid, 1.0, stimulus=stim)
+    sol = msim.simulate(problem, t_end=20.0, dt=0.05)
+    at = np.asarray(sol.activation_times)
+    assert np.isnan(at[~mask]).all() and np.isfinite(at[mask]).all()
+
+
+# --- no recompilation -----------------------------------------------------------------------------
+
+
+def test_simulate_does_not_recompile_for_new_parameter_values():
+    grid = msim.Grid((8, 8), 0.5)
+    stim = msim.Stimulus(msim.regions.box((0, 0), (1.0, 4.0)), duration=1.0)
+
+    def run(k, d, amplitude):
+        stim_ = msim.Stimulus(stim.region, 0.0, 1.0, amplitude)
+        problem = msim.Monodomain(msim.cells.AlievPanfilov(k=k), grid, d, stimulus=stim_)
+        return msim.simulate(problem, t_end=2.0, dt=0.05, save=msim.Save(every=0.5))
+
+    run(8.0, 1.0, 1.0)
+    before = _simulate._TRACE_COUNT
+    for k, d, a in [(7.0, 0.9, 1.2), (9.0, 0.5, 0.8)]:
+        run(k, d, a)
+    assert _simulate._TRACE_COUNT == before
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ap_problem():
+    grid = msim.Grid((6, 5), 0.5)
+    return msim.Monodomain(msim.cells.AlievPanfilov(), grid, 1.0)
+
+
+def test_error_bad_dt(ap_problem):
+    for dt in (0.0, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="dt must be positive"):
+            msim.simulate(ap_problem, t_end=1.0, dt=dt)
+    with pytest.raises(ValueError, match="whole number of steps"):
+        msim.simulate(ap_problem, t_end=1.0, dt=0.3)
+    with pytest.raises(ValueError, match="must be after t0"):
+        msim.simulate(ap_problem, t_end=0.0, dt=0.1)
+
+
+def test_error_dt_above_stability_limit_without_substeps(ap_problem):
+    # Limit h^2 / (4 D) = 0.0625 in 2D.
+    msim.simulate(ap_problem, t_end=0.0625, dt=0.0625, diffusion=msim.ExplicitDiffusion(substeps=1))
+    with pytest.raises(ValueError, match=r"stability limit dt <= 0.0625 .*substeps=None"):
+        msim.simulate(ap_problem, t_end=1.0, dt=0.1, diffusion=msim.ExplicitDiffusion(substeps=1))
+
+
+def test_error_wrong_state_shape(ap_problem):
+    with pytest.raises(ValueError, match=r"initial_state has shape \(2, 5, 6\)"):
+        msim.Monodomain(ap_problem.cell, ap_problem.grid, 1.0, initial_state=np.zeros((2, 5, 6)))
+    with pytest.raises(ValueError, match=r"initial_state has shape \(3, 6, 5\)"):
+        msim.simulate(ap_problem, 1.0, 0.1, initial_state=np.zeros((3, 6, 5)))
+
+
+def test_error_cell_parameter_shape(ap_problem):
+    with pytest.raises(ValueError, match=r"cell parameter k has shape \(3,\).*jax.vmap"):
+        msim.Monodomain(msim.cells.AlievPanfilov(k=np.ones(3)), ap_problem.grid, 1.0)
+
+
+def test_error_probe_outside_grid_or_in_hole():
+    mask = np.ones((6, 5), bool)
+    mask[2, 2] = False
+    grid = msim.Grid((6, 5), 0.5, mask=mask)
+    problem = msim.Monodomain(msim.cells.AlievPanfilov(), grid, 1.0)
+    with pytest.raises(ValueError, match=r"probe \(6, 0\) is outside the grid"):
+        msim.simulate(problem, 1.0, 0.1, save=msim.Save(probes=[(6, 0)]))
+    with pytest.raises(ValueError, match=r"probe \(2, 2\) lies in a masked-out cell"):
+        msim.simulate(problem, 1.0, 0.1, save=msim.Save(probes=[(2, 2)]))
+    with pytest.raises(ValueError, match="has 1 indices but the grid has 2 axes"):
+        msim.simulate(problem, 1.0, 0.1, save=msim.Save(probes=[(2,)]))
+
+
+def test_error_unknown_state_name(ap_problem):
+    with pytest.raises(ValueError, match=r"no state 'V'; its states are \('u', 'v'\)"):
+        msim.simulate(ap_problem, 1.0, 0.1, save=msim.Save(states=("V",)))
+
+
+def test_error_nan_names_the_time():
+    grid = msim.Grid((4, 4), 0.5)
+    # A huge stimulus with a large dt drives Aliev-Panfilov's cubic to overflow.
+    stim = msim.Stimulus(msim.regions.box((0, 0), (2, 2)), start=2.0, duration=1.0, amplitude=1e30)
+    problem = msim.Monodomain(msim.cells.AlievPanfilov(), grid, 0.1, stimulus=stim)
+    with pytest.raises(Exception, match=r"became NaN between t = 2 and t = 3"):
+        msim.simulate(problem, t_end=5.0, dt=0.25, save=msim.Save(every=1.0))
+    sol = msim.simulate(problem, t_end=5.0, dt=0.25, save=msim.Save(every=1.0), check_nan=False)
+    assert float(sol.nan_time) == 3.0
+
+
+def test_nan_check_inside_vmap_reports_per_member():
+    grid = msim.Grid((4,), 0.5)
+    stim = msim.Stimulus(msim.regions.box(0.0, 1.0), start=1.0, duration=1.0)
+
+    def run(amplitude):
+        s = msim.Stimulus(stim.region, 1.0, 1.0, amplitude)
+        problem = msim.Monodomain(msim.cells.AlievPanfilov(), grid, 0.1, stimulus=s)
+        return msim.simulate(problem, 3.0, 0.25, save=msim.Save(every=1.0), check_nan=False).nan_time
+
+    nan_times = jax.vmap(run)(jnp.asarray([1.0, 1e3]))
+    assert np.isinf(nan_times[0]) and float(nan_times[1]) == 2.0
