@@ -69,9 +69,7 @@ def test_run_resumes_where_it_stopped(problem):
     )
     np.testing.assert_allclose(second.final_state, whole.final_state, rtol=0, atol=1e-12)
     np.testing.assert_allclose(second.snapshots, whole.snapshots[6:], rtol=0, atol=1e-12)
-    np.testing.assert_allclose(
-        second.activation_times, whole.activation_times, rtol=0, atol=1e-12
-    )
+    np.testing.assert_allclose(second.activation_times, whole.activation_times, rtol=0, atol=1e-12)
 
 
 def test_equal_chunks_compile_once(problem):

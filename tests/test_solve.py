@@ -257,3 +257,61 @@ def test_nan_check_inside_vmap_reports_per_member():
 
     nan_times = jax.vmap(run)(jnp.asarray([1.0, 1e30]))
     assert np.isinf(nan_times[0]) and float(nan_times[1]) == 2.0
+
+
+# --- manufactured solution through the whole solver -----------------------------------------------
+
+
+def _manufactured_error(n, heterogeneous):
+    from helpers import Source, cell_centres, exact_divergence
+
+    lengths = (1.0, 1.3)
+    grid = msim.Grid((n, n), (lengths[0] / n, lengths[1] / n))
+    pts = cell_centres(grid)
+
+    def phi(x):
+        return jnp.cos(jnp.pi * x[0] / lengths[0]) * jnp.cos(jnp.pi * x[1] / lengths[1])
+
+    def d_of(x):
+        return 1.0 + 0.5 * jnp.cos(jnp.pi * x[0] / lengths[0]) if heterogeneous else 0.7
+
+    tensor = lambda x: d_of(x) * jnp.eye(2)
+    phi_h = np.asarray(jax.vmap(phi)(jnp.asarray(pts))).reshape(grid.shape)
+    lap = exact_divergence(phi, tensor, pts).reshape(grid.shape)
+    d_field = np.asarray(jax.vmap(d_of)(jnp.asarray(pts))).reshape(grid.shape)
+    # u = exp(-t) phi solves u_t = div(D grad u) + s exp(-t) with s = -phi - div(D grad phi).
+    cell = Source(s=-phi_h - lap)
+    problem = msim.Monodomain(
+        cell, grid, d_field if heterogeneous else 0.7, initial_state=phi_h[None]
+    )
+    t_end = 0.05
+    dt = t_end / np.ceil(t_end / (0.2 * grid.spacing[0] ** 2))
+    sol = msim.simulate(
+        problem,
+        t_end,
+        dt,
+        splitting=msim.Strang(),
+        reaction=msim.Heun(),
+        diffusion=msim.ExplicitDiffusion(integrator=msim.Heun()),
+    )
+    return np.max(np.abs(np.asarray(sol.final_state[0]) - np.exp(-t_end) * phi_h))
+
+
+@pytest.mark.parametrize("heterogeneous", [False, True])
+def test_manufactured_solution_through_simulate_is_second_order(heterogeneous):
+    errors = [_manufactured_error(n, heterogeneous) for n in (12, 24, 48)]
+    orders = np.log2(np.asarray(errors[:-1]) / np.asarray(errors[1:]))
+    assert abs(orders[-1] - 2.0) < 0.2 and orders[0] > 1.6, (errors, orders)
+
+
+def test_traced_diffusivity_above_the_limit_is_a_runtime_error():
+    grid = msim.Grid((6, 5), 0.5)
+
+    @jax.jit
+    def final(d):
+        problem = msim.Monodomain(msim.cells.AlievPanfilov(), grid, d)
+        return msim.simulate(problem, 1.0, 0.05).final_state
+
+    final(1.0)  # limit 0.0625 >= 0.05
+    with pytest.raises(Exception, match="above the explicit diffusion stability limit"):
+        final(2.0)

@@ -114,10 +114,10 @@ def _run(
     if plan.check_rates:
         h = dt * splitting.diffusion_fraction
         rates = jnp.stack([s.max_rate() for _, s in stencils] or [jnp.zeros(())])
-        limits = jnp.asarray([n / 2.0 for n in plan.n_subs] or [math.inf])
+        limits = jnp.asarray([2.0 * n for n in plan.n_subs] or [math.inf])
         y0 = eqx.error_if(
             y0,
-            jnp.any(h * rates > limits * 2.0 * (1 + 1e-6)),
+            jnp.any(h * rates > limits * (1 + 1e-6)),
             "msim.simulate: dt is above the explicit diffusion stability limit for the "
             "diffusivity values given at run time (they were traced, so the number of "
             "sub-steps could not be chosen in advance). Pass ExplicitDiffusion(substeps=n) "
@@ -190,7 +190,9 @@ def _substeps(problem, splitting, diffusion, dt) -> tuple[tuple[int, ...], bool]
     h = dt * splitting.diffusion_fraction
     n_subs, traced = [], False
     for index, conductivity in problem.diffused():
-        rate = concrete(conductivity.stencil(problem.grid).max_rate())
+        # Evaluated eagerly where the conductivity is known, even inside an outer `jit`.
+        with jax.ensure_compile_time_eval():
+            rate = concrete(conductivity.stencil(problem.grid).max_rate())
         name = problem.cell.state_names[index]
         if rate is None:
             traced = True

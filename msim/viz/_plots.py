@@ -66,7 +66,7 @@ def _frames(ts: np.ndarray, times: Sequence[float] | None, count: int) -> list[i
     if times is None:
         if count < 1:
             raise ValueError(f"count must be at least 1, got {count}.")
-        return sorted(set(np.linspace(0, len(ts) - 1, min(count, len(ts))).round().astype(int)))
+        return sorted({int(i) for i in np.linspace(0, len(ts) - 1, min(count, len(ts))).round()})
     frames = []
     step = float(ts[1] - ts[0]) if len(ts) > 1 else 0.0
     for t in np.atleast_1d(np.asarray(times, dtype=float)):

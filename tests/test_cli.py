@@ -1,0 +1,131 @@
+"""The ``msim`` command: files written and reloadable, help, one-line errors with status 2."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import msim.io
+from msim.cli import main
+
+TINY = ["--size", "16", "--t-end", "4", "--dt", "0.05", "--every", "1", "--no-progress"]
+
+
+def test_run_writes_the_solution_and_figures(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["run", *TINY, "--out", str(out)]) == 0
+    names = ["solution.npz", "snapshots.png", "activation_map.png", "trace.png"]
+    for name in names:
+        assert (out / name).stat().st_size > 0, name
+        assert (out / name).read_bytes()[:4] in (b"PK\x03\x04", b"\x89PNG"), name
+    assert sorted(os.listdir(out)) == sorted(names)  # nothing else, no temporary files
+    printed = capsys.readouterr().out
+    for name in names:
+        assert str(out / name) in printed
+    assert f"Results in {out}" in printed
+
+    solution, metadata = msim.io.load_solution(out / "solution.npz")
+    assert solution.snapshots.shape == (5, 1, 16, 16)
+    np.testing.assert_allclose(np.asarray(solution.ts), [0.0, 1.0, 2.0, 3.0, 4.0], atol=1e-6)
+    assert solution.saved_states == ("u",)
+    assert solution.probes == ((4, 4), (12, 12))
+    assert np.isfinite(np.asarray(solution.activation_times)[:3]).all()  # the S1 wave started
+    assert metadata["model"] == "AlievPanfilov"
+    assert metadata["grid_shape"] == [16, 16]
+    assert metadata["spacing"] == [0.5, 0.5]
+    assert metadata["dt"] == 0.05
+    assert metadata["command"].startswith("msim run --size 16")
+
+
+def test_default_output_folder_and_no_figures(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", *TINY, "--no-figures"]) == 0
+    (folder,) = (tmp_path / "msim-output").iterdir()
+    assert folder.name.startswith("spiral-")
+    assert os.listdir(folder) == ["solution.npz"]
+    assert f"Results in {folder.relative_to(tmp_path)}" in capsys.readouterr().out
+
+
+def test_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for option in ["--size", "--t-end", "--dt", "--every", "--out", "--no-figures", "--float64"]:
+        assert option in text
+    assert "model time units" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--dt", "-0.05"], "argument --dt: must be positive, got -0.05"),
+        (["run", "--dt", "nan"], "argument --dt: must be positive"),
+        (["run", "--size", "2.5"], "argument --size: must be an integer"),
+        (["run", "--size", "3"], "--size must be at least 4"),
+        (["run", "--t-end", "0"], "argument --t-end: must be positive"),
+        (["run", "--every", "0.07"], "--every (0.07) must be a multiple of --dt (0.05)"),
+        (["run", "--t-end", "5", "--every", "2"], "--t-end (5.0) must be a multiple of --every"),
+        (["run", "--colour", "red"], "unrecognized arguments: --colour red"),
+        ([], "required: COMMAND"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_out_must_be_a_folder(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", *TINY, "--out", str(tmp_path / "file")])
+    assert exit_info.value.code == 2
+    assert "is not a folder" in capsys.readouterr().err
+
+
+def test_nan_is_an_error_not_a_traceback(tmp_path, capsys):
+    # dt = 1 is far too large for the reaction: forward Euler overflows after a few steps.
+    code = main(["run", "--size", "16", "--t-end", "20", "--dt", "1", "--every", "1",
+                 "--no-progress", "--out", str(tmp_path / "o")])  # fmt: skip
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("msim run: error: msim.run: the state became NaN")
+    assert not (tmp_path / "o").exists()
+
+
+def test_python_dash_m(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "msim", "run", "--help"], capture_output=True, text=True
+    )
+    assert done.returncode == 0
+    assert "--t-end" in done.stdout
+    done = subprocess.run(
+        [sys.executable, "-m", "msim", "run", "--dt", "0"], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("msim run: error:")
+
+
+def upstrokes(trace: np.ndarray) -> int:
+    return int(np.sum((trace[:-1] < 0.5) & (trace[1:] >= 0.5)))
+
+
+def test_the_default_protocol_makes_a_spiral(tmp_path):
+    """A smaller sheet than the default (128 cells) with the same protocol: after S1 and S2
+    each probe is excited again and again, which only a re-entrant (spiral) wave can do."""
+    out = tmp_path / "spiral"
+    args = ["run", "--size", "128", "--t-end", "250", "--every", "2.5", "--no-figures"]
+    assert main([*args, "--no-progress", "--out", str(out)]) == 0
+    solution, _ = msim.io.load_solution(out / "solution.npz")
+    ts = np.asarray(solution.ts)
+    late = ts >= 100.0  # after S1 (t = 0) and S2 (t = 46.9) have passed every probe
+    for k in range(2):
+        assert upstrokes(np.asarray(solution.trace(k))[late]) >= 3
+    assert (np.asarray(solution.snapshot()[-1]) > 0.5).mean() > 0.05
