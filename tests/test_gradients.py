@@ -92,3 +92,24 @@ def test_gradient_through_a_gated_model_with_rush_larsen():
     grad = float(jax.grad(f)(150.0))
     fd = float(_central_difference(f, 150.0, 1e-4))
     assert abs(grad - fd) <= 1e-5 * abs(fd), (grad, fd)
+
+
+def test_reverse_mode_memory_grows_like_sqrt_of_the_steps():
+    grid = msim.Grid((16, 16), 0.5)
+    stim = msim.Stimulus(msim.regions.box((0, 0), (1.0, 8.0)), duration=1.0)
+
+    def temp_bytes(n, checkpoint_every=None):
+        def loss(k):
+            p = msim.Monodomain(msim.cells.AlievPanfilov(k=k), grid, 1.0, stimulus=stim)
+            sol = msim.simulate(p, n * 0.05, 0.05, checkpoint_every=checkpoint_every)
+            return jnp.sum(sol.final_state**2)
+
+        compiled = jax.jit(jax.grad(loss)).lower(8.0).compile()
+        return compiled.memory_analysis().temp_size_in_bytes
+
+    small, large = temp_bytes(400), temp_bytes(6400)
+    exponent = np.log(large / small) / np.log(16)
+    assert exponent < 0.6, exponent  # sqrt growth: 0.5
+    # Without checkpointing the same gradient stores every step: linear growth.
+    unblocked = temp_bytes(400, checkpoint_every=400)
+    assert unblocked > 10 * small
