@@ -5,8 +5,12 @@ structured grids (`msim.tissue`), with stimulus protocols (`msim.stimulus`), sol
 `msim.simulate`, differentiable end to end.
 """
 
-from . import cells as cells, solve as solve, stimulus as stimulus, tissue as tissue
-from . import stimulus as regions  # `msim.regions.box(...)` reads well in user code
+from . import (
+    cells as cells,
+    solve as solve,
+    stimulus as stimulus,
+    tissue as tissue,
+)
 from .solve import (
     ExplicitDiffusion as ExplicitDiffusion,
     ForwardEuler as ForwardEuler,
@@ -23,5 +27,7 @@ from .solve import (
 )
 from .stimulus import Stimulus as Stimulus
 from .tissue import Grid as Grid
+
+regions = stimulus  # `msim.regions.box(...)` reads well in user code
 
 __version__ = "0.1.0"

@@ -5,7 +5,18 @@ Conventions: a state is channel-first, ``(n_states, *grid)``; a single cell is `
 
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
-__all__ = ["Array", "ArrayLike", "Bool", "BoolGrid", "Float", "FloatGrid", "Int", "Scalar", "ScalarLike", "State"]
+__all__ = [
+    "Array",
+    "ArrayLike",
+    "Bool",
+    "BoolGrid",
+    "Float",
+    "FloatGrid",
+    "Int",
+    "Scalar",
+    "ScalarLike",
+    "State",
+]
 
 Scalar = Float[Array, ""]
 """A 0-d floating-point array."""

@@ -25,7 +25,10 @@ def _nagumo_speed(dx, dt, length=60.0):
 
 def test_nagumo_front_speed_converges_to_exact():
     exact = np.sqrt(1.0 * 1.0 / 2) * (1 - 2 * 0.25)
-    errors = [abs(_nagumo_speed(dx, dt) / exact - 1) for dx, dt in [(0.4, 0.04), (0.2, 0.01), (0.1, 0.0025)]]
+    errors = [
+        abs(_nagumo_speed(dx, dt) / exact - 1)
+        for dx, dt in [(0.4, 0.04), (0.2, 0.01), (0.1, 0.0025)]
+    ]
     assert errors[-1] < 0.01
     # dx halved and dt quartered: a second-order scheme divides the error by about 4.
     assert errors[0] / errors[1] > 3.0 and errors[1] / errors[2] > 3.0, errors
@@ -58,7 +61,9 @@ def _fhn_run(dt, splitting, reaction, integrator):
 def test_splitting_order_in_time(splitting, reaction, integrator, order):
     reference = _fhn_run(0.0025, msim.Strang(), msim.Heun(), msim.Heun())
     dts = (0.1, 0.05, 0.025)
-    errors = [np.max(np.abs(_fhn_run(dt, splitting, reaction, integrator) - reference)) for dt in dts]
+    errors = [
+        np.max(np.abs(_fhn_run(dt, splitting, reaction, integrator) - reference)) for dt in dts
+    ]
     observed = np.log2(np.asarray(errors[:-1]) / np.asarray(errors[1:]))
     assert np.all(np.abs(observed - order) < 0.2), (errors, observed)
 
@@ -140,7 +145,9 @@ def test_substeps_are_automatic_and_equal_a_smaller_dt():
     grid = msim.Grid((16,), 0.5)
     x = grid.coordinates()[0]
     y0 = np.exp(-((x - 4) ** 2))[None]
-    problem = msim.ReactionDiffusion(msim.cells.FisherKPP(r=0.0), grid, {"u": 1.0}, initial_state=y0)
+    problem = msim.ReactionDiffusion(
+        msim.cells.FisherKPP(r=0.0), grid, {"u": 1.0}, initial_state=y0
+    )
     # Limit h^2 / (2 D) = 0.125: dt = 0.5 takes 4 sub-steps, exactly as 4 steps of 0.125.
     coarse = msim.simulate(problem, t_end=2.0, dt=0.5).final_state
     fine = msim.simulate(problem, t_end=2.0, dt=0.125).final_state
@@ -176,7 +183,7 @@ def test_simulate_does_not_recompile_for_new_parameter_values():
     before = _simulate._TRACE_COUNT
     for k, d, a in [(7.0, 0.9, 1.2), (9.0, 0.5, 0.8)]:
         run(k, d, a)
-    assert _simulate._TRACE_COUNT == before
+    assert before == _simulate._TRACE_COUNT
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -253,7 +260,9 @@ def test_nan_check_inside_vmap_reports_per_member():
     def run(amplitude):
         s = msim.Stimulus(stim.region, 1.0, 1.0, amplitude)
         problem = msim.Monodomain(msim.cells.AlievPanfilov(), grid, 0.1, stimulus=s)
-        return msim.simulate(problem, 3.0, 0.25, save=msim.Save(every=1.0), check_nan=False).nan_time
+        return msim.simulate(
+            problem, 3.0, 0.25, save=msim.Save(every=1.0), check_nan=False
+        ).nan_time
 
     nan_times = jax.vmap(run)(jnp.asarray([1.0, 1e30]))
     assert np.isinf(nan_times[0]) and float(nan_times[1]) == 2.0

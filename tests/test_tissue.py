@@ -35,7 +35,9 @@ def _rotated_direction(x, lengths):
     if d == 2:
         return jnp.stack([jnp.cos(alpha), jnp.sin(alpha)])
     beta = 0.3 + 0.4 * s[2] * s[0]
-    return jnp.stack([jnp.cos(alpha) * jnp.cos(beta), jnp.sin(alpha) * jnp.cos(beta), jnp.sin(beta)])
+    return jnp.stack(
+        [jnp.cos(alpha) * jnp.cos(beta), jnp.sin(alpha) * jnp.cos(beta), jnp.sin(beta)]
+    )
 
 
 def _case(kind, d, n):
@@ -134,7 +136,9 @@ def test_masked_out_cells_do_not_couple_across_a_gap():
     grid = msim.Grid(mask.shape, 1.0, mask=mask)
     y0 = np.zeros((1, *mask.shape))
     y0[0, :6] = 1.0
-    problem = msim.ReactionDiffusion(msim.cells.FisherKPP(r=0.0), grid, {"u": 1.0}, initial_state=y0)
+    problem = msim.ReactionDiffusion(
+        msim.cells.FisherKPP(r=0.0), grid, {"u": 1.0}, initial_state=y0
+    )
     y1 = np.asarray(msim.simulate(problem, t_end=5.0, dt=0.1).final_state)
     np.testing.assert_allclose(y1[0, :6], 1.0, atol=1e-14)
     np.testing.assert_allclose(y1[0, 7:], 0.0, atol=1e-14)
@@ -144,7 +148,9 @@ def test_periodic_axis_wraps():
     grid = msim.Grid((16,), 1.0, periodic=True)
     y0 = np.zeros((1, 16))
     y0[0, 0] = 1.0
-    problem = msim.ReactionDiffusion(msim.cells.FisherKPP(r=0.0), grid, {"u": 1.0}, initial_state=y0)
+    problem = msim.ReactionDiffusion(
+        msim.cells.FisherKPP(r=0.0), grid, {"u": 1.0}, initial_state=y0
+    )
     y1 = np.asarray(msim.simulate(problem, t_end=1.0, dt=0.1).final_state[0])
     np.testing.assert_allclose(y1[1], y1[-1], rtol=1e-12)  # symmetric about cell 0 via the wrap
     assert abs(y1.sum() - 1.0) < 1e-13
@@ -167,9 +173,10 @@ def test_fibres_along_an_axis_equal_diagonal_diffusion():
     fibres = Fibres(np.array([1.0, 0.0]), 1.0, 0.25).stencil(grid)
     h = 0.5
     up = np.pad(np.asarray(u), 1, mode="edge")
-    expected = 1.0 * (up[2:, 1:-1] + up[:-2, 1:-1] - 2 * u) / h**2 + 0.25 * (
-        up[1:-1, 2:] + up[1:-1, :-2] - 2 * u
-    ) / h**2
+    expected = (
+        1.0 * (up[2:, 1:-1] + up[:-2, 1:-1] - 2 * u) / h**2
+        + 0.25 * (up[1:-1, 2:] + up[1:-1, :-2] - 2 * u) / h**2
+    )
     np.testing.assert_allclose(fibres.apply(u), expected, rtol=1e-12, atol=1e-12)
 
 

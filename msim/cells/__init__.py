@@ -2,8 +2,8 @@
 [`AbstractCellModel`][msim.cells.AbstractCellModel] for the interface a custom model implements.
 """
 
-from ._aliev_panfilov import AlievPanfilov as AlievPanfilov
 from .._convert import parameter as parameter
+from ._aliev_panfilov import AlievPanfilov as AlievPanfilov
 from ._base import AbstractCellModel as AbstractCellModel
 from ._fitzhugh_nagumo import FitzHughNagumo as FitzHughNagumo
 from ._mitchell_schaeffer import MitchellSchaeffer as MitchellSchaeffer

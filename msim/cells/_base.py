@@ -6,11 +6,11 @@ never recompile. Structural facts (state names, which state is the voltage, whic
 gates) are class-level constants.
 """
 
+import abc
 from typing import ClassVar
 
-import abc
-
 import equinox as eqx
+
 from .._types import Array, Float
 
 

@@ -3,8 +3,8 @@ from typing import ClassVar
 import equinox as eqx
 import jax.numpy as jnp
 
-from .._types import Array, Float
 from .._convert import parameter
+from .._types import Array, Float
 from ._base import AbstractCellModel
 
 

@@ -1,8 +1,7 @@
 """Problem descriptions: a cell model, a grid, what diffuses how, and the stimulus."""
 
-from collections.abc import Mapping, Sequence
-
 import abc
+from collections.abc import Mapping, Sequence
 
 import equinox as eqx
 import jax
@@ -148,7 +147,8 @@ class ReactionDiffusion(AbstractProblem):
     r"""Multi-species reaction-diffusion: any subset of the cell model's states diffuse, each
     with its own conductivity.
 
-    $$ \frac{\partial y_k}{\partial t} = \nabla\cdot(D_k \nabla y_k) + f_k(y) + \delta_{kV} I_{stim}. $$
+    $$ \frac{\partial y_k}{\partial t} = \nabla\cdot(D_k \nabla y_k) + f_k(y)
+       + \delta_{kV} I_{stim}. $$
 
     Args:
         cell: the (reaction) model; see `Monodomain`.

@@ -3,15 +3,15 @@
 Each scheme is a small final module; state is explicit: ``y_next = scheme.step(..., y, dt)``.
 """
 
-from collections.abc import Callable
-
 import abc
+from collections.abc import Callable
+from typing import ClassVar
 
 import equinox as eqx
 import jax.lax as lax
 import jax.numpy as jnp
 
-from .._types import Array, ArrayLike
+from .._types import Array
 from ..cells import AbstractCellModel
 from ..tissue import AbstractStencil
 
@@ -30,9 +30,9 @@ class AbstractReaction(eqx.Module):
 class ForwardEuler(AbstractReaction):
     """Forward (explicit) Euler: ``y + dt f(t, y)``. First order."""
 
-    order = 1
+    order: ClassVar[int] = 1
 
-    def integrate(self, f: Callable[[Array, Array], Array], t: ArrayLike, y: Array, dt) -> Array:
+    def integrate(self, f: Callable[[Array, Array], Array], t: Array, y: Array, dt) -> Array:
         return y + dt * f(t, y)
 
     def step(self, cell, t, y, dt, i_stim):
@@ -42,9 +42,9 @@ class ForwardEuler(AbstractReaction):
 class Heun(AbstractReaction):
     """Heun's method (explicit trapezoid, RK2). Second order; two evaluations per step."""
 
-    order = 2
+    order: ClassVar[int] = 2
 
-    def integrate(self, f: Callable[[Array, Array], Array], t: ArrayLike, y: Array, dt) -> Array:
+    def integrate(self, f: Callable[[Array, Array], Array], t: Array, y: Array, dt) -> Array:
         k1 = f(t, y)
         k2 = f(t + dt, y + dt * k1)
         return y + (0.5 * dt) * (k1 + k2)
@@ -63,7 +63,7 @@ class RushLarsen(AbstractReaction):
     Reference: S. Rush, H. Larsen, IEEE Trans. Biomed. Eng. 25 (1978) 389-392.
     """
 
-    order = 1
+    order: ClassVar[int] = 1
 
     def step(self, cell, t, y, dt, i_stim):
         y_euler = y + dt * cell.rhs(t, y, i_stim)
@@ -104,12 +104,13 @@ class ExplicitDiffusion(eqx.Module):
         dt: float,
         n_subs: tuple[int, ...],
     ) -> Array:
+        t_none = jnp.zeros((), y.dtype)  # diffusion is autonomous
         for (index, stencil), n_sub in zip(stencils, n_subs, strict=True):
             h = dt / n_sub
             u = y[index]
 
-            def substep(_, u, stencil=stencil):
-                return self.integrator.integrate(lambda t, u: stencil.apply(u), 0.0, u, h)
+            def substep(_, u, stencil=stencil, h=h):
+                return self.integrator.integrate(lambda t, u: stencil.apply(u), t_none, u, h)
 
             u = substep(0, u) if n_sub == 1 else lax.fori_loop(0, n_sub, substep, u)
             y = y.at[index].set(u)
@@ -137,12 +138,11 @@ class AbstractSplitting(eqx.Module):
 class Godunov(AbstractSplitting):
     """Lie-Godunov splitting: a full reaction step, then a full diffusion step. First order."""
 
-    order = 1
-    diffusion_fraction = 1.0
+    order: ClassVar[int] = 1
+    diffusion_fraction: ClassVar[float] = 1.0
 
     def step(self, reaction, diffusion, t, y, dt):
         return diffusion(reaction(t, y, dt), dt)
-
 
 
 class Strang(AbstractSplitting):
@@ -152,11 +152,10 @@ class Strang(AbstractSplitting):
     ``ExplicitDiffusion(integrator=Heun())``).
     """
 
-    order = 2
-    diffusion_fraction = 0.5
+    order: ClassVar[int] = 2
+    diffusion_fraction: ClassVar[float] = 0.5
 
     def step(self, reaction, diffusion, t, y, dt):
         y = diffusion(y, 0.5 * dt)
         y = reaction(t, y, dt)
         return diffusion(y, 0.5 * dt)
-

@@ -160,7 +160,7 @@ def _run(
     (y, t_act, _), (snaps, traces, nans) = _scan(frame, carry0, plan.n_frames, outer_block)
 
     snap0, trace0 = record(y0)
-    if plan.snapshots:
+    if snap0 is not None and snaps is not None:
         snaps = jnp.concatenate([snap0[None], snaps])
     traces = jnp.concatenate([trace0[None], traces])  # (frames, probes, saved)
     traces = jnp.transpose(traces, (1, 2, 0))

@@ -2,7 +2,6 @@
 
 import equinox as eqx
 import jax.numpy as jnp
-import numpy as np
 
 from .._convert import concrete, parameter
 from .._types import Array, ScalarLike
@@ -56,10 +55,10 @@ class Stimulus(eqx.Module):
         if count > 1 and period is None:
             raise ValueError("A pulse train (count > 1) needs a period.")
         self.region = region
-        self.start = start
-        self.duration = duration
-        self.amplitude = amplitude
-        self.period = 0.0 if period is None else period
+        self.start = parameter(start)
+        self.duration = parameter(duration)
+        self.amplitude = parameter(amplitude)
+        self.period = parameter(0.0 if period is None else period)
         self.count = int(count)
 
     def __check_init__(self):

@@ -1,8 +1,7 @@
 """Where a stimulus is applied: regions in physical coordinates, resolved against a grid."""
 
-from collections.abc import Sequence
-
 import abc
+from collections.abc import Sequence
 
 import equinox as eqx
 import numpy as np

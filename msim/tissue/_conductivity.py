@@ -6,8 +6,8 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
-from .._types import Array
 from .._convert import concrete, parameter
+from .._types import Array
 from ._diffusion import (
     AbstractStencil,
     FaceStencil,
@@ -115,7 +115,9 @@ class Fibres(AbstractConductivity):
     def tensor(self, grid: Grid) -> Array:
         """The conductivity tensor, shape ``(ndim, ndim, *grid)``."""
         d = grid.ndim
-        f = self.direction.reshape(self.direction.shape + (1,) * (grid.ndim + 1 - self.direction.ndim))
+        f = self.direction.reshape(
+            self.direction.shape + (1,) * (grid.ndim + 1 - self.direction.ndim)
+        )
         f = jnp.broadcast_to(f, (d, *grid.shape))
         f = f / jnp.sqrt(jnp.sum(f**2, axis=0, keepdims=True))
         dl = jnp.broadcast_to(self.longitudinal, grid.shape)[None, None]

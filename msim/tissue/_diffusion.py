@@ -34,9 +34,7 @@ def open_faces(grid: Grid) -> tuple[np.ndarray, ...]:
     for axis in range(grid.ndim):
         is_open = mask & np.roll(mask, -1, axis=axis)
         if not grid.periodic[axis]:
-            index = [slice(None)] * grid.ndim
-            index[axis] = -1
-            is_open[tuple(index)] = False
+            is_open[(slice(None),) * axis + (-1,)] = False
         faces.append(is_open.astype(np.float64))
     return tuple(faces)
 
@@ -143,7 +141,7 @@ class TensorStencil(AbstractStencil):
         # term couples at most 4 values per face with weight |D_ab| / (h_a h_b) (one-sided
         # differences double the central weight).
         rate = 2.0 * jnp.max(sum(d + jnp.roll(d, 1, axis=a) for a, d in enumerate(self.diag)))
-        for a, row in enumerate(self.cross):
+        for row in self.cross:
             for b, c in enumerate(row):
                 if c is not None:
                     rate = rate + 4.0 * jnp.max(jnp.abs(c)) / self.spacing[b]

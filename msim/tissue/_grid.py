@@ -4,7 +4,6 @@ import equinox as eqx
 import numpy as np
 
 
-
 def _per_axis(value, ndim: int, name: str) -> tuple:
     if isinstance(value, (int, float, bool, np.integer, np.floating, np.bool_)):
         return (value,) * ndim
@@ -18,7 +17,7 @@ class _StaticMask:
     """A read-only boolean array that hashes by value, so a grid's geometry is part of the
     compiled program (masks are never traced or differentiated)."""
 
-    __slots__ = ("array", "_hash")
+    __slots__ = ("_hash", "array")
 
     def __init__(self, array: np.ndarray):
         self.array = np.array(array, dtype=bool)
