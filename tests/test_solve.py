@@ -324,3 +324,13 @@ def test_traced_diffusivity_above_the_limit_is_a_runtime_error():
     final(1.0)  # limit 0.0625 >= 0.05
     with pytest.raises(Exception, match="above the explicit diffusion stability limit"):
         final(2.0)
+
+
+def test_activation_tracking_can_be_switched_off():
+    grid = msim.Grid((6, 5), 0.5)
+    stim = msim.Stimulus(msim.regions.box((0, 0), (1.0, 3.0)), duration=1.0)
+    problem = msim.Monodomain(msim.cells.AlievPanfilov(), grid, 1.0, stimulus=stim)
+    on = msim.simulate(problem, 4.0, 0.05)
+    off = msim.simulate(problem, 4.0, 0.05, save=msim.Save(activation=False))
+    assert off.activation_times is None and on.activation_times is not None
+    np.testing.assert_array_equal(on.final_state, off.final_state)

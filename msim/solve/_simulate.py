@@ -39,7 +39,7 @@ class _Plan:
     saved_names: tuple[str, ...]
     snapshots: bool
     probes: tuple[tuple[int, ...], ...]
-    threshold: float
+    threshold: float | None  # None: no activation tracking
     block: int
     check_nan: bool
 
@@ -101,7 +101,7 @@ def _run(
     diffusion: ExplicitDiffusion,
     t0: Array,
     y0: Array,
-    t_act0: Array,
+    t_act0: Array | None,
     plan: _Plan,
     nan_messages: tuple[tuple[str, ...], int],
 ):
@@ -135,7 +135,8 @@ def _run(
         y, t_act, i = carry
         t = t0 + i.astype(t0.dtype) * dt
         y_new = splitting.step(react, diffuse, t, y, dt)
-        t_act = _activation(t_act, y[vi], y_new[vi], t, dt, plan.threshold)
+        if plan.threshold is not None:
+            t_act = _activation(t_act, y[vi], y_new[vi], t, dt, plan.threshold)
         return (y_new, t_act, i + 1), None
 
     saved = jnp.asarray(plan.saved)
@@ -303,7 +304,9 @@ def simulate(
         )
     dtype = problem.initial_state.dtype
     y0 = y0.astype(dtype)
-    if activation_times is None:
+    if not save.activation:
+        t_act0 = None
+    elif activation_times is None:
         t_act0 = jnp.full(grid.shape, jnp.nan, dtype)
     else:
         t_act0 = jnp.asarray(activation_times, dtype)
@@ -315,6 +318,7 @@ def simulate(
         raise ValueError(f"checkpoint_every must be a positive integer, got {checkpoint_every}.")
     block = checkpoint_every or max(1, math.isqrt(n_steps - 1) + 1)
     threshold = cell.activation_threshold if save.threshold is None else float(save.threshold)
+    threshold = threshold if save.activation else None
     plan = _Plan(
         dt=dt,
         steps_per_frame=k,

@@ -19,6 +19,9 @@ class Save(eqx.Module):
             only probe traces on long runs).
         threshold: activation threshold on the voltage, in its units; ``None`` uses the cell
             model's ``activation_threshold``.
+        activation: track activation times (default). Tracking reads and writes one more
+            grid-sized array per step; switch it off for the last few percent of throughput
+            when activation times are not needed (``Solution.activation_times`` is then None).
     """
 
     every: float | None = eqx.field(static=True, default=None)
@@ -30,6 +33,7 @@ class Save(eqx.Module):
     )
     snapshots: bool = eqx.field(static=True, default=True)
     threshold: float | None = eqx.field(static=True, default=None)
+    activation: bool = eqx.field(static=True, default=True)
 
 
 class Solution(eqx.Module):
@@ -43,7 +47,8 @@ class Solution(eqx.Module):
         final_time: the time at the end.
         activation_times: first upward crossing of the threshold by the voltage, linearly
             interpolated between steps, grid-shaped; NaN where the voltage never crossed
-            (masked-out cells included). Times in the model's time unit.
+            (masked-out cells included). Times in the model's time unit. None when
+            ``Save(activation=False)``.
         nan_time: end of the first save interval after which the state held a NaN, or +inf.
             Useful with ``check_nan=False`` (e.g. inside a ``vmap``ped sweep).
         saved_states: names of the saved states, in the order of the ``n_saved`` axis.
@@ -55,7 +60,7 @@ class Solution(eqx.Module):
     traces: Array
     final_state: Array
     final_time: Array
-    activation_times: Array
+    activation_times: Array | None
     nan_time: Array
     saved_states: tuple[str, ...] = eqx.field(static=True)
     probes: tuple[tuple[int, ...], ...] = eqx.field(static=True)
