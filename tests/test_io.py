@@ -66,10 +66,11 @@ def test_round_trip(tmp_path, problem, solution):
     assert sorted(os.listdir(tmp_path)) == ["result.npz"]  # no temporary file left behind
 
 
-def test_round_trip_without_snapshots(tmp_path, problem):
-    save = msim.Save(every=1.0, probes=[(2, 2)], snapshots=False)
+def test_round_trip_without_snapshots_or_activation(tmp_path, problem):
+    save = msim.Save(every=1.0, probes=[(2, 2)], snapshots=False, activation=False)
     solution = msim.simulate(problem, 2.0, 0.05, save)
     assert solution.snapshots is None
+    assert solution.activation_times is None
     loaded, meta = msim.io.load_solution(msim.io.save_solution(tmp_path / "r.npz", solution))
     assert_same(solution, loaded)
     assert meta == {}
@@ -114,12 +115,12 @@ def test_missing_file(tmp_path, solution):
 def test_not_a_result_file(tmp_path):
     text = tmp_path / "notes.npz"
     text.write_text("hello")
-    with pytest.raises(ValueError, match="not an msim result file.*not a NumPy .npz"):
+    with pytest.raises(ValueError, match=r"not an msim result file.*not a NumPy \.npz"):
         msim.io.load_solution(text)
 
     plain = tmp_path / "plain.npz"
     np.savez(plain, ts=np.zeros(3))
-    with pytest.raises(ValueError, match="not an msim result file.*no 'msim_header'"):
+    with pytest.raises(ValueError, match=r"not an msim result file.*no 'msim_header'"):
         msim.io.load_solution(plain)
 
     single = tmp_path / "single.npy"
@@ -167,6 +168,6 @@ def test_save_checks_its_arguments(tmp_path, solution):
     # checker that the test suite installs.
     with pytest.raises(TypeError, match="Solution"):
         msim.io.save_solution(tmp_path / "r.npz", {"ts": 1})  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="metadata|Mapping"):
+    with pytest.raises(TypeError, match=r"metadata|Mapping"):
         msim.io.save_solution(tmp_path / "r.npz", solution, ["a"])  # type: ignore[arg-type]
     assert os.listdir(tmp_path) == []

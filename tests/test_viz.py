@@ -103,6 +103,14 @@ def test_errors(masked):
     )
     with pytest.raises(ValueError, match="no probe traces"):
         msim.viz.plot_traces(no_probes)
+    without = msim.simulate(
+        msim.Monodomain(msim.cells.AlievPanfilov(), grid, 1.0),
+        1.0,
+        0.05,
+        msim.Save(every=0.5, activation=False),
+    )
+    with pytest.raises(ValueError, match="no activation times"):
+        msim.viz.plot_activation_map(without, grid)
     cube = msim.Grid((3, 3, 3), 1.0)
     flat = msim.simulate(
         msim.Monodomain(msim.cells.AlievPanfilov(), cube, 1.0), 1.0, 0.05, msim.Save(every=0.5)

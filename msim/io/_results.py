@@ -21,7 +21,8 @@ VERSION = 1
 """The newest result-file layout this msim writes and reads."""
 
 _HEADER = "msim_header"
-_ARRAYS = ("ts", "traces", "final_state", "final_time", "activation_times", "nan_time")
+_ARRAYS = ("ts", "traces", "final_state", "final_time", "nan_time")
+_OPTIONAL = ("snapshots", "activation_times")  # None in a Solution: absent from the file
 
 
 def _json_default(x: Any) -> Any:
@@ -44,10 +45,10 @@ def save_solution(
     """Write ``solution`` and ``metadata`` to the result file ``path`` (a NumPy ``.npz``).
 
     The archive holds every array field of the `Solution` under its own name (``snapshots``
-    only when the solution has them), and one 0-d unicode array, ``msim_header``, with a JSON
-    document: the format marker and version, the static fields (``saved_states``, ``probes``)
-    and ``metadata``. Nothing is pickled; `load_solution` reads it back with
-    ``allow_pickle=False``.
+    and ``activation_times`` only when the solution has them), and one 0-d unicode array,
+    ``msim_header``, with a JSON document: the format marker and version, the static fields
+    (``saved_states``, ``probes``) and ``metadata``. Nothing is pickled; `load_solution`
+    reads it back with ``allow_pickle=False``.
 
     The file is written atomically (to a temporary file in the same folder, then renamed over
     ``path``): an interrupted save leaves the previous file, or none, never a torn one.
@@ -76,11 +77,13 @@ def save_solution(
     }
     text = json.dumps(header, default=_json_default, allow_nan=True)
     arrays = {name: np.asarray(getattr(solution, name)) for name in _ARRAYS}
-    if solution.snapshots is not None:
-        arrays["snapshots"] = np.asarray(solution.snapshots)
+    for name in _OPTIONAL:
+        if getattr(solution, name) is not None:
+            arrays[name] = np.asarray(getattr(solution, name))
     path = pathlib.Path(path)
     with atomic_write(path) as f:
-        np.savez(f, **arrays, **{_HEADER: np.asarray(text, dtype=np.str_)})
+        # (pyright reads the ** as possibly filling savez's allow_pickle flag; no key does.)
+        np.savez(f, **arrays, **{_HEADER: np.asarray(text, dtype=np.str_)})  # pyright: ignore[reportArgumentType]
     return path
 
 
@@ -135,13 +138,15 @@ def load_solution(path: str | os.PathLike) -> tuple[Solution, dict[str, Any]]:
         missing = [name for name in _ARRAYS if name not in archive.files]
         if missing:
             raise _not_a_result(path, f"the arrays {missing} are missing")
-        arrays = {name: jnp.asarray(archive[name]) for name in _ARRAYS}
-        snapshots = jnp.asarray(archive["snapshots"]) if "snapshots" in archive.files else None
+        arrays = {
+            name: jnp.asarray(archive[name]) if name in archive.files else None
+            for name in (*_ARRAYS, *_OPTIONAL)
+        }
     try:
         saved_states = tuple(str(s) for s in header["saved_states"])
         probes = tuple(tuple(int(i) for i in p) for p in header["probes"])
         metadata = dict(header["metadata"])
     except (KeyError, TypeError, ValueError) as e:
         raise _not_a_result(path, f"its header is incomplete ({e!r})") from None
-    solution = Solution(snapshots=snapshots, saved_states=saved_states, probes=probes, **arrays)
+    solution = Solution(saved_states=saved_states, probes=probes, **arrays)
     return solution, metadata

@@ -62,6 +62,13 @@ def _new_axes(fig: Figure | None, n: int, width: float, height: float) -> tuple[
     return fig, list(np.atleast_1d(fig.subplots(1, n, squeeze=False)[0]))
 
 
+def _figure_of(ax: Axes) -> Figure:
+    fig = ax.get_figure(root=True)
+    if not isinstance(fig, Figure):
+        raise ValueError("ax must belong to a matplotlib figure.")
+    return fig
+
+
 def _frames(ts: np.ndarray, times: Sequence[float] | None, count: int) -> list[int]:
     if times is None:
         if count < 1:
@@ -123,7 +130,7 @@ def plot_snapshots(
             ax.set(title=f"t = {ts[i]:g}", xlabel="x", ylim=(lo, hi), xlim=(0.0, grid.extent[0]))
         axes[0].set_ylabel(name)
         return fig
-    image = None
+    images = []
     for ax, i, field in zip(axes, picked, shown, strict=True):
         image = ax.imshow(
             field.T,
@@ -134,11 +141,12 @@ def plot_snapshots(
             cmap=_cmap(cmap),
             interpolation="nearest",
         )
+        images.append(image)
         ax.set(title=f"t = {ts[i]:g}", xlabel="x")
     axes[0].set_ylabel("y")
     for ax in axes[1:]:
         ax.tick_params(labelleft=False)
-    fig.colorbar(image, ax=axes, label=name, shrink=0.8)
+    fig.colorbar(images[-1], ax=axes, label=name, shrink=0.8)
     return fig
 
 
@@ -156,7 +164,7 @@ def plot_activation_map(
     isochrones. Cells that never activated and masked-out cells are blank.
 
     Args:
-        solution: a `Solution` (activation times are always recorded).
+        solution: a `Solution` with activation times (the default, ``Save(activation=True)``).
         grid: the problem's `msim.Grid` (1D: activation time against x; 2D: a map).
         levels: the number of isochrones (chosen at round times), or the times to draw.
         cmap: matplotlib colormap.
@@ -165,6 +173,11 @@ def plot_activation_map(
     Returns:
         The figure.
     """
+    if solution.activation_times is None:
+        raise ValueError(
+            "This solution has no activation times (Save(activation=False)); simulate with "
+            "the default Save(activation=True)."
+        )
     act = np.asarray(solution.activation_times, dtype=float)
     _check_grid(grid, act.shape, "activation times")
     field = _masked(act, grid)
@@ -172,7 +185,7 @@ def plot_activation_map(
         fig = Figure(figsize=(5.0, 4.2) if grid.ndim == 2 else (5.0, 3.0), layout="constrained")
         ax = fig.add_subplot()
     else:
-        fig = ax.get_figure(root=True)
+        fig = _figure_of(ax)
     if grid.ndim == 1:
         ax.plot(_centres(grid)[0], field, ".-")
         ax.set(xlabel="x", ylabel="activation time", xlim=(0.0, grid.extent[0]))
@@ -221,7 +234,7 @@ def plot_traces(
         fig = Figure(figsize=(6.0, 3.0), layout="constrained")
         ax = fig.add_subplot()
     else:
-        fig = ax.get_figure(root=True)
+        fig = _figure_of(ax)
     for k, probe in enumerate(solution.probes):
         ax.plot(ts, np.asarray(solution.trace(k, state)), label=f"probe {probe}")
     ax.set(xlabel="time", ylabel=name, xlim=(float(ts[0]), float(ts[-1])))
