@@ -247,10 +247,35 @@ def test_error_nan_names_the_time():
     # A huge stimulus with a large dt drives Aliev-Panfilov's cubic to overflow.
     stim = msim.Stimulus(msim.regions.box((0, 0), (2, 2)), start=2.0, duration=1.0, amplitude=1e30)
     problem = msim.Monodomain(msim.cells.AlievPanfilov(), grid, 0.1, stimulus=stim)
-    with pytest.raises(Exception, match=r"became NaN between t = 2 and t = 3"):
-        msim.simulate(problem, t_end=5.0, dt=0.25, save=msim.Save(every=1.0))
-    sol = msim.simulate(problem, t_end=5.0, dt=0.25, save=msim.Save(every=1.0), check_nan=False)
+    save = msim.Save(every=1.0)
+    with pytest.raises(FloatingPointError, match=r"became NaN between t = 2 and t = 3"):
+        msim.simulate(problem, t_end=5.0, dt=0.25, save=save)
+    sol = msim.simulate(problem, t_end=5.0, dt=0.25, save=save, check_nan=False)
     assert float(sol.nan_time) == 3.0
+    # Inside jit the error is raised by the program itself, with times relative to t0, so
+    # that a continued run with a new t0 reuses the compiled program.
+    run = jax.jit(lambda p: msim.simulate(p, t_end=5.0, dt=0.25, save=save).final_state)
+    with pytest.raises(Exception, match=r"became NaN between t0 \+ 2 and t0 \+ 3"):
+        run(problem)
+
+
+def test_continuing_a_run_does_not_recompile():
+    grid = msim.Grid((8, 8), 0.5)
+    stim = msim.Stimulus(msim.regions.box((0, 0), (1, 4)))
+    problem = msim.Monodomain(msim.cells.AlievPanfilov(), grid, 1.0, stimulus=stim)
+    sol = msim.simulate(problem, 2.0, 0.05, msim.Save(every=0.5))
+    before = _simulate._TRACE_COUNT
+    for t0 in (2.0, 4.0):
+        sol = msim.simulate(
+            problem,
+            t0 + 2.0,
+            0.05,
+            msim.Save(every=0.5),
+            t0=t0,
+            initial_state=sol.final_state,
+            activation_times=sol.activation_times,
+        )
+    assert _simulate._TRACE_COUNT == before
 
 
 def test_nan_check_inside_vmap_reports_per_member():

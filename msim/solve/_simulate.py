@@ -41,7 +41,7 @@ class _Plan:
     probes: tuple[tuple[int, ...], ...]
     threshold: float | None  # None: no activation tracking
     block: int
-    check_nan: bool
+    check_nan_in_program: bool  # called under a transformation: raise from inside
 
 
 def _whole_multiple(x: float, dt: float, what: str) -> int:
@@ -79,18 +79,25 @@ def _activation(t_act, v_old, v_new, t, dt, threshold):
     return jnp.where(crossed, t + dt * (threshold - v_old) / rise, t_act)
 
 
-def _nan_messages(plan: _Plan, t0: float) -> tuple[list[str], int]:
+_NAN_ADVICE = (
+    "Usual causes: dt too large for the reaction (try a smaller dt or RushLarsen), a stimulus "
+    "too strong, or parameters outside the model's range."
+)
+
+
+def _nan_messages(plan: _Plan) -> tuple[tuple[str, ...], int]:
+    """Messages for a NaN found inside a trace, where the start time is not known: times are
+    relative to ``t0``, so a continued run (new ``t0``) reuses the compiled program."""
     per = max(1, math.ceil(plan.n_frames / _MAX_NAN_MESSAGES))
     every = plan.steps_per_frame * plan.dt
     msgs = []
     for j in range(0, plan.n_frames, per):
-        lo, hi = t0 + j * every, t0 + min(j + per, plan.n_frames) * every
+        lo, hi = j * every, min(j + per, plan.n_frames) * every
         msgs.append(
-            f"msim.simulate: the state became NaN between t = {lo:g} and t = {hi:g}. Usual "
-            "causes: dt too large for the reaction (try a smaller dt or RushLarsen), a "
-            "stimulus too strong, or parameters outside the model's range."
+            f"msim.simulate: the state became NaN between t0 + {lo:g} and t0 + {hi:g}. "
+            + _NAN_ADVICE
         )
-    return msgs, per
+    return tuple(msgs), per
 
 
 @eqx.filter_jit
@@ -103,7 +110,6 @@ def _run(
     y0: Array,
     t_act0: Array | None,
     plan: _Plan,
-    nan_messages: tuple[tuple[str, ...], int],
 ):
     global _TRACE_COUNT
     _TRACE_COUNT += 1
@@ -170,8 +176,10 @@ def _run(
     any_nan = nans.any()
     first = jnp.argmax(nans)
     nan_time = jnp.where(any_nan, t0 + (first + 1).astype(t0.dtype) * every, jnp.inf)
-    if plan.check_nan:
-        msgs, per = nan_messages
+    if plan.check_nan_in_program:
+        # Inside an outer transformation the time cannot be read out on the host: raise from
+        # inside the program (outside one, `simulate` raises with the absolute time instead).
+        msgs, per = _nan_messages(plan)
         y = eqx.branched_error_if(y, any_nan, first // per, msgs)
     return Solution(
         ts=ts,
@@ -184,6 +192,10 @@ def _run(
         saved_states=plan.saved_names,
         probes=plan.probes,
     )
+
+
+def _under_transformation(*trees) -> bool:
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(trees))
 
 
 def _substeps(problem, splitting, diffusion, dt) -> tuple[tuple[int, ...], bool]:
@@ -331,10 +343,9 @@ def simulate(
         probes=probes,
         threshold=threshold,
         block=int(block),
-        check_nan=check_nan,
+        check_nan_in_program=check_nan and _under_transformation(problem, y0, t_act0),
     )
-    msgs, per = _nan_messages(plan, t0) if check_nan else ([], 1)
-    return _run(
+    sol = _run(
         problem,
         reaction,
         splitting,
@@ -343,5 +354,13 @@ def simulate(
         y0,
         t_act0,
         plan,
-        (tuple(msgs), per),
     )
+    nan_time = None if plan.check_nan_in_program or not check_nan else concrete(sol.nan_time)
+    if nan_time is not None and np.isfinite(nan_time).any():
+        hi = float(np.min(nan_time))
+        lo = max(t0, hi - plan.steps_per_frame * dt)
+        raise FloatingPointError(
+            f"msim.simulate: the state became NaN between t = {lo:g} and t = {hi:g}. "
+            + _NAN_ADVICE
+        )
+    return sol
