@@ -275,7 +275,7 @@ def test_continuing_a_run_does_not_recompile():
             initial_state=sol.final_state,
             activation_times=sol.activation_times,
         )
-    assert _simulate._TRACE_COUNT == before
+    assert before == _simulate._TRACE_COUNT
 
 
 def test_nan_check_inside_vmap_reports_per_member():
