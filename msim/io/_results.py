@@ -138,9 +138,10 @@ def load_solution(path: str | os.PathLike) -> tuple[Solution, dict[str, Any]]:
         missing = [name for name in _ARRAYS if name not in archive.files]
         if missing:
             raise _not_a_result(path, f"the arrays {missing} are missing")
-        arrays = {
+        arrays = {name: jnp.asarray(archive[name]) for name in _ARRAYS}
+        optional = {
             name: jnp.asarray(archive[name]) if name in archive.files else None
-            for name in (*_ARRAYS, *_OPTIONAL)
+            for name in _OPTIONAL
         }
     try:
         saved_states = tuple(str(s) for s in header["saved_states"])
@@ -148,5 +149,15 @@ def load_solution(path: str | os.PathLike) -> tuple[Solution, dict[str, Any]]:
         metadata = dict(header["metadata"])
     except (KeyError, TypeError, ValueError) as e:
         raise _not_a_result(path, f"its header is incomplete ({e!r})") from None
-    solution = Solution(saved_states=saved_states, probes=probes, **arrays)
+    solution = Solution(
+        ts=arrays["ts"],
+        snapshots=optional["snapshots"],
+        traces=arrays["traces"],
+        final_state=arrays["final_state"],
+        final_time=arrays["final_time"],
+        activation_times=optional["activation_times"],
+        nan_time=arrays["nan_time"],
+        saved_states=saved_states,
+        probes=probes,
+    )
     return solution, metadata

@@ -8,6 +8,7 @@ import jax
 import jax.lax as lax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 
 from .._convert import concrete
 from .._types import Array, ArrayLike
@@ -195,7 +196,7 @@ def _run(
 
 
 def _under_transformation(*trees) -> bool:
-    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(trees))
+    return any(isinstance(leaf, Tracer) for leaf in jax.tree.leaves(trees))
 
 
 def _substeps(problem, splitting, diffusion, dt) -> tuple[tuple[int, ...], bool]:
@@ -360,7 +361,6 @@ def simulate(
         hi = float(np.min(nan_time))
         lo = max(t0, hi - plan.steps_per_frame * dt)
         raise FloatingPointError(
-            f"msim.simulate: the state became NaN between t = {lo:g} and t = {hi:g}. "
-            + _NAN_ADVICE
+            f"msim.simulate: the state became NaN between t = {lo:g} and t = {hi:g}. " + _NAN_ADVICE
         )
     return sol
