@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# All msim benchmarks on one GPU, in about 4-5 minutes on an H100 (estimated, not yet run
+# there; no new stage starts after BUDGET_S seconds, and each stage has its own timeout). Run from the repository root; msim need not be installed:
+#
+#     OUT=/some/dir bash benchmarks/gpu.sh
+#
+# Writes every JSON line to $OUT/gpu_results.jsonl (appended as it comes, so a timeout keeps
+# what finished), stderr to $OUT/gpu_stderr.log; prints progress and, at the end, the tables.
+# Smoke test on a CPU with tiny sizes: SMOKE=1 OUT=/tmp/smoke bash benchmarks/gpu.sh
+set -u -o pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:?set OUT to an output directory}
+mkdir -p "$OUT"
+PY=${PYTHON:-python}
+export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}"
+RESULTS="$OUT/gpu_results.jsonl"
+LOG="$OUT/gpu_stderr.log"
+: >"$RESULTS"
+: >"$LOG"
+BUDGET_S=${BUDGET_S:-330}
+
+if [ "${SMOKE:-0}" = 1 ]; then
+  FWD_SIZES="16 32"; FWD_STEPS=20; FWD_REPEATS=2
+  G_SMALL="--size 16 --steps 20 80 --repeats 1 --no-checkpoint-steps 20"
+  G_BIG1="--size 32 --steps 20 --repeats 1 --no-checkpoint-steps --no-no-checkpoint-analysis"
+  G_BIG2="--size 48 --steps 20 --repeats 1 --no-checkpoint-steps --no-no-checkpoint-analysis"
+  REMAT="--cases 16:20 32:20 --repeats 1"
+else
+  FWD_SIZES="128 256 512 1024 2048"; FWD_STEPS=1000; FWD_REPEATS=5
+  G_SMALL="--size 128 --steps 1000 4000 16000 --repeats 3 --no-checkpoint-steps 1000"
+  # Without checkpointing these would need tens of GB per 1000 steps: checkpointed only.
+  G_BIG1="--size 1024 --steps 1000 4000 --repeats 3 --no-checkpoint-steps --no-no-checkpoint-analysis"
+  G_BIG2="--size 2048 --steps 1000 4000 --repeats 3 --no-checkpoint-steps --no-no-checkpoint-analysis"
+  # Diagnostic for a proposed msim change (see remat_experiment.py); last, as time allows.
+  REMAT="--cases 128:4000 2048:1000 --repeats 3"
+fi
+
+# stage NAME TIMEOUT_S COMMAND...: run one benchmark, appending its JSON lines to $RESULTS.
+stage() {
+  local name=$1 limit=$2
+  shift 2
+  if [ "$SECONDS" -ge "$BUDGET_S" ]; then
+    echo "{\"case\": \"skipped\", \"stage\": \"$name\", \"reason\": \"time budget\"}" >>"$RESULTS"
+    echo "== $name: skipped (time budget, ${SECONDS}s used)" >&2
+    return
+  fi
+  echo "== $name (at ${SECONDS}s)" >&2
+  local start=$SECONDS
+  timeout "$limit" "$@" 2>>"$LOG" >>"$RESULTS"
+  local rc=$?
+  echo "== $name: exit $rc after $((SECONDS - start))s" >&2
+  if [ "$rc" -ne 0 ]; then
+    echo "{\"case\": \"failed\", \"stage\": \"$name\", \"exit\": $rc}" >>"$RESULTS"
+  fi
+}
+
+# `import msim` imports tqdm (msim/solve/_driver.py, for the progress bar of msim.run), which
+# the GPU machine may lack. The benchmarks never draw a progress bar, so where tqdm is missing
+# a do-nothing stand-in is put on the path (recorded as "tqdm_stub" in the preflight line).
+if ! $PY -c "import tqdm.auto" 2>/dev/null; then
+  STUB=$(mktemp -d "${TMPDIR:-/tmp}/msim_tqdm_stub.XXXXXX")
+  mkdir -p "$STUB/tqdm"
+  cat >"$STUB/tqdm/__init__.py" <<'PYEOF'
+"""Do-nothing stand-in for tqdm, written by benchmarks/gpu.sh (tqdm is not installed)."""
+
+
+class TqdmWarning(Warning):
+    pass
+
+
+class tqdm:
+    def __init__(self, iterable=None, *args, **kwargs):
+        self.iterable = iterable
+
+    def __iter__(self):
+        return iter(self.iterable or ())
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n=1):
+        pass
+
+    def set_postfix(self, *args, **kwargs):
+        pass
+
+    def set_description(self, *args, **kwargs):
+        pass
+
+    def close(self):
+        pass
+PYEOF
+  echo "from . import TqdmWarning as TqdmWarning, tqdm as tqdm" >"$STUB/tqdm/auto.py"
+  export PYTHONPATH="$PYTHONPATH:$STUB"
+  echo "tqdm not installed: using the stand-in in $STUB" >>"$LOG"
+fi
+
+{
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || true
+  $PY -c "import jax; print('jax', jax.__version__, jax.devices())"
+} >>"$LOG" 2>&1
+
+# msim must not pull in optional heavy dependencies (tqdm, matplotlib) on import.
+stage preflight 60 $PY -c "
+import json, sys
+sys.path.insert(0, 'benchmarks')
+import jax, msim, forward, gradient
+heavy = sorted(m for m in ('tqdm', 'matplotlib') if m in sys.modules)
+stub = 'stand-in' in (sys.modules['tqdm'].__doc__ or '') if 'tqdm' in sys.modules else False
+print(json.dumps({'case': 'preflight', 'jax': jax.__version__, 'device': jax.devices()[0].device_kind,
+                  'imported_by_msim': heavy, 'tqdm_stub': stub}))
+"
+stage forward 150 $PY benchmarks/forward.py --sizes $FWD_SIZES --steps $FWD_STEPS --repeats $FWD_REPEATS
+stage gradient_small 180 $PY benchmarks/gradient.py $G_SMALL --isolate
+stage gradient_1024 90 $PY benchmarks/gradient.py $G_BIG1 --isolate
+stage gradient_2048 120 $PY benchmarks/gradient.py $G_BIG2 --isolate
+stage remat_plain 60 $PY benchmarks/remat_experiment.py --mode plain $REMAT
+stage remat_step 60 $PY benchmarks/remat_experiment.py --mode remat $REMAT
+
+echo "== done in ${SECONDS}s; results in $RESULTS" >&2
+$PY benchmarks/table.py "$RESULTS"
