@@ -117,6 +117,8 @@ stage forward 150 $PY benchmarks/forward.py --sizes $FWD_SIZES --steps $FWD_STEP
 stage gradient_small 180 $PY benchmarks/gradient.py $G_SMALL --isolate
 stage gradient_1024 90 $PY benchmarks/gradient.py $G_BIG1 --isolate
 stage gradient_2048 120 $PY benchmarks/gradient.py $G_BIG2 --isolate
+# The core numerics tests on the GPU (float64 there too): solver, gradients, operators.
+stage gpu_tests 150 $PY -m pytest -q -p no:cacheprovider -o addopts="" -x tests/test_solve.py tests/test_gradients.py tests/test_tissue.py tests/test_cells.py
 stage remat_plain 60 $PY benchmarks/remat_experiment.py --mode plain $REMAT
 stage remat_step 60 $PY benchmarks/remat_experiment.py --mode remat $REMAT
 

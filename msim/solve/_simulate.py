@@ -199,14 +199,20 @@ def _under_transformation(*trees) -> bool:
     return any(isinstance(leaf, Tracer) for leaf in jax.tree.leaves(trees))
 
 
+@eqx.filter_jit
+def _max_rate(conductivity, grid) -> Array:
+    return conductivity.stencil(grid).max_rate()
+
+
 def _substeps(problem, splitting, diffusion, dt) -> tuple[tuple[int, ...], bool]:
     """Sub-steps per diffused state, and whether the rates were traced (check at run time)."""
     h = dt * splitting.diffusion_fraction
     n_subs, traced = [], False
     for index, conductivity in problem.diffused():
-        # Evaluated eagerly where the conductivity is known, even inside an outer `jit`.
+        # Evaluated now where the conductivity is known, even inside an outer `jit`; one
+        # compiled call rather than a dozen eager operations (this runs on every `simulate`).
         with jax.ensure_compile_time_eval():
-            rate = concrete(conductivity.stencil(problem.grid).max_rate())
+            rate = concrete(_max_rate(conductivity, problem.grid))
         name = problem.cell.state_names[index]
         if rate is None:
             traced = True
