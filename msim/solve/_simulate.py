@@ -3,6 +3,7 @@
 import dataclasses
 import functools as ft
 import math
+import weakref
 
 import equinox as eqx
 import jax
@@ -212,15 +213,50 @@ def _max_rate(conductivity, grid) -> Array:
     return conductivity.stencil(grid).max_rate()
 
 
+_RATES: dict = {}  # (geometry, leaf ids) -> (weak references to the leaves, rate)
+
+
+def _known_rate(conductivity, grid) -> float | None:
+    """The stencil's rate bound when the conductivity's values are known now, else None.
+
+    Evaluated even inside an outer `jit` when the values are constants there. Remembered per
+    conductivity arrays (by identity, checked through weak references): reading the value back
+    from an accelerator would otherwise wait for all queued work on every `simulate` call.
+    """
+    leaves = jax.tree.leaves(conductivity)
+    if any(isinstance(leaf, Tracer) for leaf in leaves):
+        return None
+    key = (
+        grid.shape,
+        grid.spacing,
+        grid.periodic,
+        grid._mask,
+        type(conductivity),
+        tuple(id(leaf) for leaf in leaves),
+    )
+    hit = _RATES.get(key)
+    if hit is not None and all(ref() is leaf for ref, leaf in zip(hit[0], leaves, strict=True)):
+        return hit[1]
+    with jax.ensure_compile_time_eval():
+        rate = concrete(_max_rate(conductivity, grid))
+    if rate is None:
+        return None
+    try:
+        refs = tuple(weakref.ref(leaf) for leaf in leaves)
+    except TypeError:  # a leaf that cannot be weakly referenced: do not remember it
+        return float(rate)
+    if len(_RATES) >= 64:
+        _RATES.pop(next(iter(_RATES)))
+    _RATES[key] = (refs, float(rate))
+    return float(rate)
+
+
 def _substeps(problem, splitting, diffusion, dt) -> tuple[tuple[int, ...], bool]:
     """Sub-steps per diffused state, and whether the rates were traced (check at run time)."""
     h = dt * splitting.diffusion_fraction
     n_subs, traced = [], False
     for index, conductivity in problem.diffused():
-        # Evaluated now where the conductivity is known, even inside an outer `jit`; one
-        # compiled call rather than a dozen eager operations (this runs on every `simulate`).
-        with jax.ensure_compile_time_eval():
-            rate = concrete(_max_rate(conductivity, problem.grid))
+        rate = _known_rate(conductivity, problem.grid)
         name = problem.cell.state_names[index]
         if rate is None:
             traced = True
