@@ -16,7 +16,7 @@ with warnings.catch_warnings():
 
 from .._types import Array
 from ._problem import AbstractProblem
-from ._simulate import simulate
+from ._simulate import check_times, simulate
 from ._solution import Save, Solution
 
 _DEFAULT_CHUNKS = 50  # progress updates per run when no chunk length is given
@@ -86,17 +86,7 @@ def run(
     Returns:
         The `Solution` of the whole run, equal to that of one `simulate` call.
     """
-    try:
-        t_end, dt, t0 = float(t_end), float(dt), float(t0)
-    except TypeError:
-        raise TypeError(
-            "dt, t_end and t0 must be Python numbers: they fix the number of steps, which is "
-            "part of the compiled program."
-        ) from None
-    if not (math.isfinite(dt) and dt > 0):
-        raise ValueError(f"dt must be positive and finite, got {dt}.")
-    if not t_end > t0:
-        raise ValueError(f"t_end ({t_end}) must be after t0 ({t0}).")
+    t_end, dt, t0 = check_times(t_end, dt, t0)
     save = Save() if save is None else save
     n_steps = _count(t_end - t0, dt, "t_end - t0", "steps of dt")
     # The unit of chunking: one save interval, or one step when only the ends are saved.

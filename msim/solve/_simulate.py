@@ -47,6 +47,23 @@ class _Plan:
     check_nan_in_program: bool  # called under a transformation: raise from inside
 
 
+def check_times(t_end, dt, t0) -> tuple[float, float, float]:
+    """Validate a run's times: Python numbers (they fix the step count), ``dt > 0``,
+    ``t_end > t0``."""
+    try:
+        t_end, dt, t0 = float(t_end), float(dt), float(t0)
+    except TypeError:
+        raise TypeError(
+            "dt, t_end and t0 must be Python numbers: they fix the number of steps, which is "
+            "part of the compiled program."
+        ) from None
+    if not (np.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt must be positive and finite, got {dt}.")
+    if not t_end > t0:
+        raise ValueError(f"t_end ({t_end}) must be after t0 ({t0}).")
+    return t_end, dt, t0
+
+
 def _whole_multiple(x: float, dt: float, what: str) -> int:
     n = round(x / dt)
     if n < 1 or abs(n * dt - x) > 1e-6 * max(abs(x), dt):
@@ -331,17 +348,7 @@ def simulate(
             f"problem must be an msim problem (Monodomain, ReactionDiffusion), got "
             f"{type(problem).__name__}."
         )
-    try:
-        dt, t_end, t0 = float(dt), float(t_end), float(t0)
-    except TypeError:
-        raise TypeError(
-            "dt, t_end and t0 must be Python numbers: they fix the number of steps, which is "
-            "part of the compiled program."
-        ) from None
-    if not (np.isfinite(dt) and dt > 0):
-        raise ValueError(f"dt must be positive and finite, got {dt}.")
-    if not t_end > t0:
-        raise ValueError(f"t_end ({t_end}) must be after t0 ({t0}).")
+    t_end, dt, t0 = check_times(t_end, dt, t0)
     n_steps = _whole_multiple(t_end - t0, dt, "t_end - t0")
     save = Save() if save is None else save
     k = n_steps if save.every is None else _whole_multiple(float(save.every), dt, "save.every")
