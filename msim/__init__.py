@@ -7,6 +7,7 @@ structured grids (`msim.tissue`), with stimulus protocols (`msim.stimulus`), sol
 
 from . import (
     cells as cells,
+    observe as observe,
     solve as solve,
     stimulus as stimulus,
     tissue as tissue,

@@ -14,6 +14,7 @@ from jax.core import Tracer
 
 from .._convert import concrete
 from .._types import Array, ArrayLike
+from ..observe import first_crossing
 from ._problem import AbstractProblem
 from ._schemes import (
     AbstractReaction,
@@ -91,14 +92,6 @@ def _scan(f, carry, n: int, block: int):
     return carry, ys
 
 
-def _activation(t_act, v_old, v_new, t, dt, threshold):
-    """First upward crossing of ``threshold`` in ``(t, t + dt]``, linearly interpolated."""
-    crossed = jnp.isnan(t_act) & (v_old < threshold) & (v_new >= threshold)
-    # Double `where`: the unselected branch must not produce inf/NaN, or its gradient would.
-    rise = jnp.where(crossed, v_new - v_old, 1.0)
-    return jnp.where(crossed, t + dt * (threshold - v_old) / rise, t_act)
-
-
 _NAN_ADVICE = (
     "Usual causes: dt too large for the reaction (try a smaller dt or RushLarsen), a stimulus "
     "too strong, or parameters outside the model's range."
@@ -162,7 +155,7 @@ def _run(
         t = t0 + i.astype(t0.dtype) * dt
         y_new = splitting.step(react, diffuse, t, y, dt)
         if plan.threshold is not None:
-            t_act = _activation(t_act, y[vi], y_new[vi], t, dt, plan.threshold)
+            t_act = first_crossing(t_act, y[vi], y_new[vi], t, dt, plan.threshold)
         return (y_new, t_act, i + 1), None
 
     saved = jnp.asarray(plan.saved)
