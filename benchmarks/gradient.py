@@ -136,6 +136,58 @@ def run_case(n: int, steps: int, checkpointed: bool, repeats: int, execute: bool
     return record
 
 
+def forward_mode_case(n: int, steps: int, repeats: int) -> dict:
+    """Forward mode for three parameters (k, a, D): ``jax.jacfwd`` of the same loss, one
+    compiled call carrying three tangents, against the forward run."""
+    t_end = steps * DT
+    save = msim.Save(every=None, snapshots=False)
+    base = cell_parameters(jnp.float32)
+
+    def loss(theta):
+        k, a, diffusivity = theta[0], theta[1], theta[2]
+        prob = problem(n, base | {"k": k, "a": a}, diffusivity, jnp.float32)
+        sol = msim.simulate(prob, t_end=t_end, dt=DT, save=save)
+        t_act = sol.activation_times
+        activated = jnp.isfinite(t_act)
+        mean_activation = jnp.sum(jnp.where(activated, t_act, 0.0)) / jnp.maximum(
+            jnp.sum(activated), 1
+        )
+        return jnp.mean(sol.final_state[0]) + mean_activation / t_end
+
+    theta = jnp.asarray([8.0, 0.15, 1.0], jnp.float32)
+    forward = jax.jit(loss).lower(theta).compile()
+    jacobian = jax.jit(jax.jacfwd(loss)).lower(theta).compile()
+    reverse = jax.jit(jax.grad(loss)).lower(theta).compile()
+    seconds = median_seconds(
+        {
+            "forward": lambda: forward(theta),
+            "jacfwd": lambda: jacobian(theta),
+            "reverse": lambda: reverse(theta),
+        },
+        repeats,
+        warmup=1,
+    )
+    jac, grad = jacobian(theta), reverse(theta)
+    return {
+        "case": "forward_mode_aliev_panfilov_2d",
+        "n": n,
+        "steps": steps,
+        "n_parameters": 3,
+        "dtype": "float32",
+        "device": device_kind(),
+        "repeats": repeats,
+        "forward_s": seconds["forward"],
+        "jacfwd_s": seconds["jacfwd"],
+        "reverse_s": seconds["reverse"],
+        "jacfwd_over_forward": seconds["jacfwd"] / seconds["forward"],
+        "reverse_over_forward": seconds["reverse"] / seconds["forward"],
+        "jacfwd_temp_bytes": memory(jacobian)["temp_bytes"],
+        "max_rel_diff_forward_vs_reverse": float(
+            jnp.max(jnp.abs(jac - grad) / jnp.maximum(jnp.abs(grad), 1e-12))
+        ),
+    }
+
+
 def growth(records: list[dict], mode: str) -> dict:
     """Memory growth exponents between consecutive step counts of one mode."""
     rs = sorted((r for r in records if r["mode"] == mode), key=lambda r: r["steps"])
@@ -228,8 +280,18 @@ def main() -> None:
         action="store_true",
         help="run each executed case in a fresh process (GPU: per-case allocator peaks)",
     )
+    parser.add_argument(
+        "--forward-mode",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="STEPS",
+        help="also time forward mode (jax.jacfwd) for three parameters at these step counts",
+    )
     parser.add_argument("--cases", help=argparse.SUPPRESS)  # JSON list, set by --isolate
     args = parser.parse_args()
+    for steps in args.forward_mode:
+        emit(forward_mode_case(args.size, steps, args.repeats))
 
     if args.cases:
         for steps, checkpointed, execute in json.loads(args.cases):
