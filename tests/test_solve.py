@@ -359,3 +359,18 @@ def test_activation_tracking_can_be_switched_off():
     off = msim.simulate(problem, 4.0, 0.05, save=msim.Save(activation=False))
     assert off.activation_times is None and on.activation_times is not None
     np.testing.assert_array_equal(on.final_state, off.final_state)
+
+
+def test_pseudo_ecg_weights_are_applied_online():
+    grid = msim.Grid((8, 6), 0.5)
+    stim = msim.Stimulus(msim.regions.box((0, 0), (1.0, 3.0)), duration=1.0)
+    problem = msim.Monodomain(msim.cells.AlievPanfilov(), grid, 1.0, stimulus=stim)
+    weights = np.random.default_rng(3).normal(size=(2, *grid.shape))
+    save = msim.Save(every=1.0)
+    sol = msim.simulate(problem, 5.0, 0.05, save=save, ecg_weights=weights)
+    expected = np.einsum("eij,fij->fe", weights, np.asarray(sol.snapshot()))
+    np.testing.assert_allclose(sol.ecg, expected, rtol=1e-12)
+    run = msim.run(problem, 5.0, 0.05, save=save, ecg_weights=weights, progress=False, chunk=2.0)
+    np.testing.assert_allclose(run.ecg, sol.ecg, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"ecg_weights has shape \(2, 6, 8\)"):
+        msim.simulate(problem, 5.0, 0.05, ecg_weights=np.zeros((2, 6, 8)))

@@ -22,7 +22,7 @@ VERSION = 1
 
 _HEADER = "msim_header"
 _ARRAYS = ("ts", "traces", "final_state", "final_time", "nan_time")
-_OPTIONAL = ("snapshots", "activation_times")  # None in a Solution: absent from the file
+_OPTIONAL = ("snapshots", "activation_times", "ecg")  # None in a Solution: absent from the file
 
 
 def _json_default(x: Any) -> Any:
@@ -153,6 +153,7 @@ def load_solution(path: str | os.PathLike) -> tuple[Solution, dict[str, Any]]:
         ts=arrays["ts"],
         snapshots=optional["snapshots"],
         traces=arrays["traces"],
+        ecg=optional["ecg"],
         final_state=arrays["final_state"],
         final_time=arrays["final_time"],
         activation_times=optional["activation_times"],

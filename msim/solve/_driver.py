@@ -104,7 +104,7 @@ def run(
         what = "steps of dt" if save.every is None else "save intervals (save.every)"
         per_chunk = _count(float(chunk), unit_time, "chunk", what)
 
-    ts, snapshots, traces = [], [], []
+    ts, snapshots, traces, ecgs = [], [], [], []
     y, t_act = initial_state, activation_times
     nan_time = None
     last = None
@@ -140,6 +140,8 @@ def run(
             traces.append(np.asarray(last.traces)[..., drop:])
             if last.snapshots is not None:
                 snapshots.append(np.asarray(last.snapshots)[drop:])
+            if last.ecg is not None:
+                ecgs.append(np.asarray(last.ecg)[drop:])
             chunk_nan = float(last.nan_time)
             if nan_time is None and math.isfinite(chunk_nan):
                 nan_time = last.nan_time
@@ -157,13 +159,16 @@ def run(
     ts_all = np.concatenate(ts)
     traces_all = np.concatenate(traces, axis=-1)
     snaps_all = np.concatenate(snapshots) if snapshots else None
+    ecg_all = np.concatenate(ecgs) if ecgs else None
     if save.every is None:  # only the start and the end, as simulate saves them
         ts_all, traces_all = ts_all[[0, -1]], traces_all[..., [0, -1]]
         snaps_all = None if snaps_all is None else snaps_all[[0, -1]]
+        ecg_all = None if ecg_all is None else ecg_all[[0, -1]]
     return Solution(
         ts=jnp.asarray(ts_all),
         snapshots=None if snaps_all is None else jnp.asarray(snaps_all),
         traces=jnp.asarray(traces_all),
+        ecg=None if ecg_all is None else jnp.asarray(ecg_all),
         final_state=last.final_state,
         final_time=last.final_time,
         activation_times=last.activation_times,

@@ -122,6 +122,7 @@ def _run(
     t0: Array,
     y0: Array,
     t_act0: Array | None,
+    ecg_weights: Array | None,
     plan: _Plan,
 ):
     global _TRACE_COUNT
@@ -165,7 +166,10 @@ def _run(
         ys = y[saved]
         snap = ys if plan.snapshots else None
         trace = ys[(slice(None), *probe_index)].T if plan.probes else jnp.zeros((0, len(saved)))
-        return snap, trace
+        # Pseudo-ECG: a fixed linear functional of the voltage per electrode, so O(grid) work
+        # and O(n_electrodes) memory per frame.
+        ecg = None if ecg_weights is None else jnp.tensordot(ecg_weights, y[vi], axes=y.ndim - 1)
+        return snap, trace, ecg
 
     block = plan.block
     k = plan.steps_per_frame
@@ -184,9 +188,11 @@ def _run(
 
     outer_block = 1 if k >= block else max(1, block // k)
     carry0 = (y0, t_act0, jnp.zeros((), jnp.int32))
-    (y, t_act, _), (snaps, traces, nans) = _scan(frame, carry0, plan.n_frames, outer_block)
+    (y, t_act, _), (snaps, traces, ecg, nans) = _scan(frame, carry0, plan.n_frames, outer_block)
 
-    snap0, trace0 = record(y0)
+    snap0, trace0, ecg0 = record(y0)
+    if ecg0 is not None and ecg is not None:
+        ecg = jnp.concatenate([ecg0[None], ecg])
     if snap0 is not None and snaps is not None:
         snaps = jnp.concatenate([snap0[None], snaps])
     traces = jnp.concatenate([trace0[None], traces])  # (frames, probes, saved)
@@ -205,6 +211,7 @@ def _run(
         ts=ts,
         snapshots=snaps,
         traces=traces,
+        ecg=ecg,
         final_state=y,
         final_time=ts[-1],
         activation_times=t_act,
@@ -305,6 +312,7 @@ def simulate(
     activation_times: ArrayLike | None = None,
     checkpoint_every: int | None = None,
     check_nan: bool = True,
+    ecg_weights: ArrayLike | None = None,
 ) -> Solution:
     """Simulate ``problem`` from ``t0`` to ``t_end`` with time step ``dt``.
 
@@ -332,6 +340,9 @@ def simulate(
         checkpoint_every: checkpoint block length in steps for reverse mode.
         check_nan: raise a clear error naming the time if the state becomes NaN; with False
             the time is reported in ``Solution.nan_time`` instead.
+        ecg_weights: ``(n_electrodes, *grid)`` weights of a pseudo-ECG (see
+            `msim.observe.pseudo_ecg_weights`): ``Solution.ecg[f, e]`` is the sum of the
+            weights of electrode ``e`` times the voltage at frame ``f``, computed online.
 
     Returns:
         A `Solution`.
@@ -377,6 +388,13 @@ def simulate(
             raise ValueError(
                 f"activation_times has shape {t_act0.shape}; expected the grid's {grid.shape}."
             )
+    if ecg_weights is not None:
+        ecg_weights = jnp.asarray(ecg_weights, dtype)
+        if ecg_weights.ndim != grid.ndim + 1 or ecg_weights.shape[1:] != grid.shape:
+            raise ValueError(
+                f"ecg_weights has shape {ecg_weights.shape}; expected (n_electrodes, "
+                f"*{grid.shape})."
+            )
     if checkpoint_every is not None and (int(checkpoint_every) < 1):
         raise ValueError(f"checkpoint_every must be a positive integer, got {checkpoint_every}.")
     block = checkpoint_every or max(1, math.isqrt(n_steps - 1) + 1)
@@ -404,6 +422,7 @@ def simulate(
         jnp.asarray(t0, dtype),
         y0,
         t_act0,
+        ecg_weights,
         plan,
     )
     nan_time = None if plan.check_nan_in_program or not check_nan else concrete(sol.nan_time)

@@ -43,6 +43,8 @@ class Solution(eqx.Module):
         ts: times of the saved frames, shape ``(n_frames,)``.
         snapshots: saved states at those times, ``(n_frames, n_saved, *grid)``, or None.
         traces: saved states at the probes, ``(n_probes, n_saved, n_frames)``.
+        ecg: pseudo-ECG at every frame, ``(n_frames, n_electrodes)``, when `simulate` was
+            given ``ecg_weights``; else None.
         final_state: the full state at the end, ``(n_states, *grid)``.
         final_time: the time at the end.
         activation_times: first upward crossing of the threshold by the voltage, linearly
@@ -58,6 +60,7 @@ class Solution(eqx.Module):
     ts: Array
     snapshots: Array | None
     traces: Array
+    ecg: Array | None
     final_state: Array
     final_time: Array
     activation_times: Array | None
