@@ -1,4 +1,12 @@
-"""Files: result files (`save_solution`, `load_solution`) and atomic writes."""
+"""Files: result files (`save_solution`, `load_solution`), calibration configurations
+(`load_config`) and atomic writes."""
 
 from ._atomic import atomic_write as atomic_write
+from ._config import (
+    CalibrationConfig as CalibrationConfig,
+    ConfigError as ConfigError,
+    build_problem as build_problem,
+    load_config as load_config,
+    load_data as load_data,
+)
 from ._results import load_solution as load_solution, save_solution as save_solution
