@@ -1,4 +1,11 @@
-"""What is measured, computed online inside the time loop: activation times (probes and
-snapshots are recorded by `msim.simulate` through `msim.Save`)."""
+"""What is measured: activation times computed online inside the time loop (probes and
+snapshots are recorded by `msim.simulate` through `msim.Save`), and differentiable
+observables for calibration losses (APD, conduction velocity, pseudo-ECG)."""
 
 from ._activation import first_crossing as first_crossing
+from ._apd import apd as apd
+from ._ecg import pseudo_ecg as pseudo_ecg, pseudo_ecg_weights as pseudo_ecg_weights
+from ._velocity import (
+    conduction_velocity as conduction_velocity,
+    mean_conduction_velocity as mean_conduction_velocity,
+)
