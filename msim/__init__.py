@@ -6,6 +6,7 @@ structured grids (`msim.tissue`), with stimulus protocols (`msim.stimulus`), sol
 """
 
 from . import (
+    calibrate as calibrate,
     cells as cells,
     observe as observe,
     solve as solve,

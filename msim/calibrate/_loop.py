@@ -1,0 +1,509 @@
+"""The calibration loop: optax updates of the selected parameters, one compiled step per
+iteration, progress, checkpoints to resume from, and several starts at once."""
+
+import contextlib
+import dataclasses
+import json
+import os
+import pathlib
+import tempfile
+from collections.abc import Callable
+from typing import Any, Literal, final
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+from .._types import Array
+from ._gradients import resolve_mode, scalar_loss, value_and_grad
+from ._parameters import Selection
+
+_TRACE_COUNT = 0  # incremented each time the step is traced: tests assert no recompiles
+_HISTORY_MAX_SIZE = 16  # parameters with at most this many entries are kept in the history
+_FORMAT = "msim.calibrate checkpoint"
+_VERSION = 1
+
+
+class CalibrationError(ValueError):
+    """The loss or its gradient became NaN or infinite, or the step failed, during
+    `calibrate`.
+
+    Attributes:
+        iteration: the iteration (0-based) at which it happened.
+        parameters: the physical values at which it happened (start 0 when several).
+        last_good: the physical values of the last iteration with a finite loss and
+            gradient (the start values if it was the first), a dict from path to array.
+    """
+
+    def __init__(self, message: str, iteration: int, parameters: dict, last_good: dict):
+        super().__init__(message)
+        self.iteration = iteration
+        self.parameters = parameters
+        self.last_good = last_good
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class CalibrationResult:
+    """What `calibrate` returns.
+
+    Attributes:
+        best: physical values at the lowest loss seen, a dict from path to array.
+        best_theta: the unconstrained values there.
+        best_loss: that loss (penalty included).
+        best_iteration: the iteration at which it was seen.
+        final: physical values after the last update (what the optimiser would continue from).
+        final_theta: the unconstrained values there.
+        problem: the problem with the ``best`` values put in.
+        history: per iteration: ``"loss"``, ``"grad_norm"`` (Euclidean norm of the gradient
+            with respect to the unconstrained values) and, for each parameter with at most 16
+            entries, its physical value under its path; NumPy arrays with the iteration first.
+        iterations: the number of iterations run in total (resumed ones included).
+        stop_reason: ``"max_iterations"``, ``"converged"`` (the ``tol`` test) or
+            ``"callback"``.
+        starts: with ``multistart``, the result of every start (this result is the best of
+            them); empty otherwise.
+        start_index: which start this is.
+        failed: whether this start stopped on a NaN (only with ``multistart``: a single start
+            raises `CalibrationError` instead).
+    """
+
+    best: dict[str, np.ndarray]
+    best_theta: dict[str, np.ndarray]
+    best_loss: float
+    best_iteration: int
+    final: dict[str, np.ndarray]
+    final_theta: dict[str, np.ndarray]
+    problem: Any
+    history: dict[str, np.ndarray]
+    iterations: int
+    stop_reason: str
+    starts: tuple["CalibrationResult", ...] = ()
+    start_index: int = 0
+    failed: bool = False
+
+    @property
+    def converged(self) -> bool:
+        """Whether the loop stopped on the ``tol`` test."""
+        return self.stop_reason == "converged"
+
+    def __str__(self) -> str:
+        values = ", ".join(f"{k}={_short(v)}" for k, v in self.best.items())
+        return (
+            f"CalibrationResult(best loss {self.best_loss:.6g} at iteration "
+            f"{self.best_iteration} of {self.iterations}, stopped: {self.stop_reason}; "
+            f"{values})"
+        )
+
+
+def _short(x) -> str:
+    x = np.asarray(x)
+    if x.size == 1:
+        return f"{float(x.reshape(())):.6g}"
+    return f"<field {x.shape}, mean {float(x.mean()):.4g}>"
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints: an .npz of named arrays with a JSON header, written atomically, no pickle.
+
+
+def _atomic_savez(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> None:
+    folder = path.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"Cannot write the checkpoint {path}: {folder} does not exist.")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)  # type: ignore[arg-type]
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+def _leaf_specs(tree) -> list[list]:
+    return [[list(np.shape(x)), str(np.asarray(x).dtype)] for x in jax.tree.leaves(tree)]
+
+
+def _identity(selection: Selection, opt_state, theta, n_starts: int, mode: str) -> dict:
+    """What a checkpoint must match to be resumed from."""
+    return {
+        "format": _FORMAT,
+        "version": _VERSION,
+        "parameters": [repr(p) for p in selection.parameters],
+        "n_starts": n_starts,
+        "gradient": mode,
+        "theta": _leaf_specs(theta),
+        "opt_state_tree": str(jax.tree.structure(opt_state)),
+        "opt_state": _leaf_specs(opt_state),
+    }
+
+
+@dataclasses.dataclass
+class _State:
+    """The loop's state on the host side, batched over starts."""
+
+    theta: Any
+    opt_state: Any
+    count: int
+    history: dict[str, list[np.ndarray]]
+    best_loss: np.ndarray
+    best_iteration: np.ndarray
+    best_theta: Any
+    failed: np.ndarray
+    stop_reason: str | None = None
+
+
+def _write_checkpoint(path: pathlib.Path, identity: dict, state: _State) -> None:
+    arrays: dict[str, np.ndarray] = {}
+    for i, x in enumerate(jax.tree.leaves(state.theta)):
+        arrays[f"theta_{i}"] = np.asarray(x)
+    for i, x in enumerate(jax.tree.leaves(state.opt_state)):
+        arrays[f"opt_{i}"] = np.asarray(x)
+    for i, x in enumerate(jax.tree.leaves(state.best_theta)):
+        arrays[f"best_theta_{i}"] = np.asarray(x)
+    names = list(state.history)
+    for j, name in enumerate(names):
+        arrays[f"history_{j}"] = np.asarray(state.history[name])
+    arrays["best_loss"] = state.best_loss
+    arrays["best_iteration"] = state.best_iteration
+    arrays["failed"] = state.failed
+    header = {**identity, "count": state.count, "history": names}
+    arrays["header"] = np.asarray(json.dumps(header))
+    _atomic_savez(path, arrays)
+
+
+def _read_checkpoint(path: pathlib.Path, identity: dict, template: _State) -> _State:
+    with np.load(path, allow_pickle=False) as data:
+        try:
+            header = json.loads(str(data["header"]))
+        except (KeyError, ValueError):
+            raise ValueError(
+                f"{path} is not an msim.calibrate checkpoint. Pass another checkpoint path, or "
+                "resume=False to overwrite it."
+            ) from None
+        mismatched = [k for k in identity if header.get(k) != identity[k]]
+        if mismatched:
+            raise ValueError(
+                f"The checkpoint {path} belongs to a different calibration (it differs in: "
+                f"{', '.join(mismatched)}). Pass resume=False to start afresh and overwrite "
+                "it, or another checkpoint path."
+            )
+
+        def leaves(prefix: str, like) -> Any:
+            n = len(jax.tree.leaves(like))
+            restored = [jnp.asarray(data[f"{prefix}_{i}"]) for i in range(n)]
+            return jax.tree.unflatten(jax.tree.structure(like), restored)
+
+        count = int(header["count"])
+        history = {
+            name: list(np.asarray(data[f"history_{j}"])) for j, name in enumerate(header["history"])
+        }
+        return _State(
+            theta=leaves("theta", template.theta),
+            opt_state=leaves("opt", template.opt_state),
+            count=count,
+            history=history,
+            best_loss=np.asarray(data["best_loss"]),
+            best_iteration=np.asarray(data["best_iteration"]),
+            best_theta=jax.tree.map(np.asarray, leaves("best_theta", template.best_theta)),
+            failed=np.asarray(data["failed"]),
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# The loop
+
+
+def _batched_starts(selection: Selection, multistart, key) -> tuple[dict[str, Array], bool]:
+    """Initial thetas stacked on a leading axis, and whether this is a multi-start run."""
+    if multistart is None:
+        return {k: v[None] for k, v in selection.initial().items()}, False
+    if isinstance(multistart, int | np.integer) and not isinstance(multistart, bool):
+        key = jax.random.key(0) if key is None else key
+        return selection.starts(int(multistart), key), True
+    if not isinstance(multistart, dict) or set(multistart) != set(selection.paths):
+        raise ValueError(
+            "multistart must be an int (the number of starts) or a dict from each selected "
+            f"path {list(selection.paths)} to its start values stacked on a leading axis."
+        )
+    initial = selection.initial()
+    batch = {}
+    sizes = set()
+    for path, t in initial.items():
+        x = jnp.asarray(multistart[path], t.dtype)
+        if x.shape[1:] != t.shape:
+            raise ValueError(
+                f"multistart[{path!r}] has shape {x.shape}; expected (n_starts, *{t.shape})."
+            )
+        sizes.add(x.shape[0])
+        batch[path] = jnp.array(x, dtype=t.dtype)
+    if len(sizes) != 1 or 0 in sizes:
+        raise ValueError(f"multistart arrays must all have the same positive length, got {sizes}.")
+    bad = [p for p, x in batch.items() if not np.isfinite(np.asarray(x)).all()]
+    if bad:
+        raise ValueError(f"multistart start values are not finite for {bad}.")
+    return batch, True
+
+
+def calibrate(
+    loss: Callable[[Any], Array],
+    selection: Selection,
+    *,
+    optimizer: optax.GradientTransformationExtraArgs | optax.GradientTransformation | None = None,
+    max_iterations: int = 200,
+    tol: float | None = None,
+    patience: int = 10,
+    progress: bool = True,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 10,
+    resume: bool = True,
+    gradient: Literal["auto", "forward", "reverse"] = "auto",
+    multistart: int | dict[str, Array] | None = None,
+    key: Array | None = None,
+    callback: Callable[[int, np.ndarray, dict[str, np.ndarray]], bool | None] | None = None,
+) -> CalibrationResult:
+    """Fit the selected parameters of a problem by gradient descent on ``loss``.
+
+    Each iteration evaluates ``loss(problem) + selection.penalty(theta)`` at the current
+    unconstrained values ``theta``, its gradient (`value_and_grad`, mode ``gradient``) and one
+    optax update, in one compiled call that is traced once per `calibrate` call: a new
+    iteration never recompiles. The problem's other arrays are constants of that program.
+
+    Args:
+        loss: ``loss(problem) -> scalar``, typically `msim.simulate` followed by a comparison
+            with data (see `trace_loss`, `activation_loss`). Inside it, pass
+            ``check_nan=False`` to `msim.simulate` with ``multistart`` so that one diverging
+            start does not stop the others. When a diffusivity is fitted, its value is traced,
+            so `msim.simulate` cannot choose the diffusion sub-steps: pass
+            ``diffusion=msim.ExplicitDiffusion(substeps=n)`` with ``n`` large enough for the
+            largest diffusivity the fit may visit.
+        selection: what to fit (`Selection`); its problem's values are the start.
+        optimizer: an optax optimiser, default ``optax.adam(1e-2)`` (steps of about 0.01 in
+            unconstrained units: 1% relative steps for `Log` parameters). ``optax.lbfgs()``
+            works too (its line search calls the loss again inside the step).
+        max_iterations: total iterations, resumed ones included.
+        tol: stop when the loss changed by at most ``tol`` relatively over the last
+            ``patience`` iterations (every start, with ``multistart``). None: never.
+        patience: see ``tol``.
+        progress: show a progress bar with the loss and the gradient norm.
+        checkpoint: a file (``.npz``) to write the loop state to every ``checkpoint_every``
+            iterations and at the end, atomically (an interruption leaves the previous one).
+        checkpoint_every: see ``checkpoint``.
+        resume: if ``checkpoint`` exists and belongs to this calibration (same parameters,
+            transforms, optimiser state layout and starts), continue from it: the result is the
+            same as an uninterrupted run's. With False an existing file is overwritten.
+        gradient: ``"auto"``, ``"forward"`` or ``"reverse"`` (see `value_and_grad`).
+        multistart: an int ``N`` (starts spread around the selection's values by
+            `Selection.starts`, from ``key``), or a dict from path to start values stacked on a
+            leading axis. All starts run in one vmapped compiled call per iteration; a start
+            whose loss becomes NaN is frozen and marked failed instead of stopping the rest.
+        key: PRNG key for ``multistart=N`` (default ``jax.random.key(0)``).
+        callback: called after each iteration (and its checkpoint) with the iteration, the
+            loss (one per start) and the physical values of the small parameters; return True
+            to stop.
+
+    Returns:
+        A `CalibrationResult`.
+
+    Raises:
+        CalibrationError: the loss or gradient became NaN (a single start, or all starts), or
+            the simulation stopped with an error at run time; it names the iteration and
+            carries the last good parameters.
+    """
+    if not isinstance(selection, Selection):
+        raise TypeError(
+            f"selection must be an msim.calibrate.Selection, got {type(selection).__name__}."
+        )
+    max_iterations, patience, checkpoint_every = (
+        int(max_iterations),
+        int(patience),
+        int(checkpoint_every),
+    )
+    if max_iterations < 1 or patience < 1 or checkpoint_every < 1:
+        raise ValueError("max_iterations, patience and checkpoint_every must be positive.")
+    if tol is not None and not tol >= 0:
+        raise ValueError(f"tol must be non-negative, got {tol}.")
+    optimizer = optax.adam(1e-2) if optimizer is None else optimizer
+    # Extra arguments (value, grad, value_fn: what L-BFGS's line search needs) are dropped
+    # by the optimisers that do not use them.
+    optimizer = optax.with_extra_args_support(optimizer)
+    theta0, multi = _batched_starts(selection, multistart, key)
+    n_starts = len(next(iter(jax.tree.leaves(theta0))))
+    mode = resolve_mode(jax.tree.map(lambda x: x[0], theta0), gradient)
+    problem = selection.problem
+    small = [p for p in selection.paths if np.size(selection.values()[p]) <= _HISTORY_MAX_SIZE]
+    checked = scalar_loss(loss)
+
+    def objective(theta):
+        return checked(selection.apply(problem, theta)) + selection.penalty(theta)
+
+    def one(theta, opt_state):
+        value, grad = value_and_grad(objective, theta, mode)
+        # optax mixes Python floats with its int32 step count: allow that promotion there
+        # even when the user asked for strict promotion (msim's tests do).
+        with jax.numpy_dtype_promotion("standard"):
+            updates, new_state = optimizer.update(
+                grad, opt_state, theta, value=value, grad=grad, value_fn=objective
+            )
+            new_theta = optax.apply_updates(theta, updates)
+        norm = optax.global_norm(grad)
+        ok = jnp.isfinite(value) & jnp.isfinite(norm)
+        # A start that went bad stays where it was (and keeps failing): the others go on.
+        new_theta = jax.tree.map(lambda a, b: jnp.where(ok, a, b), new_theta, theta)
+        new_state = jax.tree.map(lambda a, b: jnp.where(ok, a, b), new_state, opt_state)
+        physical = selection.physical(theta)
+        return new_theta, new_state, value, norm, {p: physical[p] for p in small}
+
+    @eqx.filter_jit
+    def step(theta, opt_state):
+        global _TRACE_COUNT
+        _TRACE_COUNT += 1
+        return jax.vmap(one)(theta, opt_state)
+
+    with jax.numpy_dtype_promotion("standard"):
+        opt0 = jax.vmap(optimizer.init)(theta0)
+    state = _State(
+        theta=theta0,
+        opt_state=opt0,
+        count=0,
+        history={name: [] for name in ("loss", "grad_norm", *small)},
+        best_loss=np.full(n_starts, np.inf),
+        best_iteration=np.zeros(n_starts, np.int64),
+        best_theta=jax.tree.map(np.asarray, theta0),
+        failed=np.zeros(n_starts, bool),
+    )
+    path = None if checkpoint is None else pathlib.Path(checkpoint)
+    identity = _identity(selection, opt0, theta0, n_starts, mode)
+    if path is not None and resume and path.exists():
+        state = _read_checkpoint(path, identity, state)
+
+    bar = tqdm(total=max_iterations, initial=state.count, disable=not progress, desc="calibrate")
+    last_good = state.theta
+    try:
+        while state.count < max_iterations and state.stop_reason is None:
+            i = state.count
+            try:
+                new_theta, new_opt, value, norm, physical = step(state.theta, state.opt_state)
+                value, norm = np.asarray(value), np.asarray(norm)
+            except (eqx.EquinoxRuntimeError, jax.errors.JaxRuntimeError) as e:
+                reason = str(e).split("\n\n-----")[0].strip()
+                raise _error(selection, i, state.theta, last_good, reason) from e
+            bad = ~(np.isfinite(value) & np.isfinite(norm))
+            newly = bad & ~state.failed
+            if newly.any() and (not multi or (bad | state.failed).all()):
+                what = "loss" if not np.isfinite(value[newly]).all() else "gradient"
+                raise _error(selection, i, state.theta, last_good, f"the {what} is not finite")
+            state.failed = state.failed | bad
+            if not bad.all():
+                last_good = state.theta
+            improved = (value < state.best_loss) & ~bad
+            if improved.any():
+                state.best_theta = _where_starts(
+                    improved, jax.tree.map(np.asarray, state.theta), state.best_theta
+                )
+                state.best_loss = np.where(improved, value, state.best_loss)
+                state.best_iteration = np.where(improved, i, state.best_iteration)
+            state.history["loss"].append(value)
+            state.history["grad_norm"].append(norm)
+            for p in small:
+                state.history[p].append(np.asarray(physical[p]))
+            state.theta, state.opt_state, state.count = new_theta, new_opt, i + 1
+            bar.update(1)
+            ok = ~state.failed
+            bar.set_postfix_str(
+                f"loss={np.min(value[ok]):.6g} |grad|={np.max(norm[ok]):.3g}"
+                + (f" starts={int(ok.sum())}/{n_starts}" if multi else "")
+            )
+            if tol is not None and state.count > patience:
+                losses = np.asarray(state.history["loss"])
+                now, then = losses[-1], losses[-1 - patience]
+                quiet = np.abs(now - then) <= tol * np.abs(then)
+                if np.all(quiet | state.failed):
+                    state.stop_reason = "converged"
+            if state.count >= max_iterations and state.stop_reason is None:
+                state.stop_reason = "max_iterations"
+            if path is not None and (
+                state.count % checkpoint_every == 0 or state.stop_reason is not None
+            ):
+                _write_checkpoint(path, identity, state)
+            if callback is not None:
+                shown = {
+                    p: np.asarray(physical[p]) if multi else np.asarray(physical[p][0])
+                    for p in small
+                }
+                if callback(i, value if multi else value[0], shown):
+                    state.stop_reason = "callback"
+                    if path is not None:
+                        _write_checkpoint(path, identity, state)
+    finally:
+        bar.close()
+    if state.stop_reason is None:  # resumed from a checkpoint that had already finished
+        state.stop_reason = "max_iterations"
+    return _results(selection, state, multi)
+
+
+def _where_starts(which: np.ndarray, a, b):
+    """Per start (leading axis): ``a`` where ``which``, else ``b``."""
+    return jax.tree.map(lambda x, y: np.where(which.reshape(-1, *[1] * (x.ndim - 1)), x, y), a, b)
+
+
+def _physical_np(selection: Selection, theta) -> dict[str, np.ndarray]:
+    values = selection.physical({k: jnp.asarray(v) for k, v in theta.items()})
+    return {k: np.asarray(v) for k, v in values.items()}
+
+
+def _error(selection: Selection, i: int, theta, last_good, reason: str) -> CalibrationError:
+    at = _physical_np(selection, jax.tree.map(lambda x: x[0], theta))
+    good = _physical_np(selection, jax.tree.map(lambda x: x[0], last_good))
+    message = (
+        f"calibrate stopped at iteration {i}: {reason}. Parameters there: "
+        f"{_format(at)}. Last parameters with a finite loss and gradient: {_format(good)}. "
+        "Try a smaller learning rate, bounds or a Log transform on the parameters, or a prior."
+    )
+    return CalibrationError(message, i, at, good)
+
+
+def _format(values: dict[str, np.ndarray]) -> str:
+    return "{" + ", ".join(f"{k!r}: {_short(v)}" for k, v in values.items()) + "}"
+
+
+def _results(selection: Selection, state: _State, multi: bool) -> CalibrationResult:
+    history = {k: np.asarray(v) for k, v in state.history.items()}
+    n_starts = len(state.best_loss)
+    if state.count == 0 or not history:
+        raise ValueError("calibrate ran no iteration.")
+    per_start = []
+    for b in range(n_starts):
+        best_theta = {k: np.asarray(v[b]) for k, v in state.best_theta.items()}
+        final_theta = {k: np.asarray(v[b]) for k, v in state.theta.items()}
+        best = _physical_np(selection, best_theta)
+        per_start.append(
+            CalibrationResult(
+                best=best,
+                best_theta=best_theta,
+                best_loss=float(state.best_loss[b]),
+                best_iteration=int(state.best_iteration[b]),
+                final=_physical_np(selection, final_theta),
+                final_theta=final_theta,
+                problem=selection.apply(
+                    selection.problem, {k: jnp.asarray(v) for k, v in best_theta.items()}
+                ),
+                history={k: v[:, b] for k, v in history.items()},
+                iterations=state.count,
+                stop_reason=str(state.stop_reason),
+                start_index=b,
+                failed=bool(state.failed[b]),
+            )
+        )
+    if not multi:
+        return per_start[0]
+    losses = np.where(np.isfinite(state.best_loss), state.best_loss, np.inf)
+    best = per_start[int(np.argmin(losses))]
+    return dataclasses.replace(best, starts=tuple(per_start))
