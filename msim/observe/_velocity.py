@@ -56,7 +56,9 @@ def conduction_velocity(
         The speed per cell, in length/time of the inputs (mm/ms = m/s for physiological
         models). NaN at invalid cells, at cells with no valid neighbour at all, and where the
         gradient vanishes (simultaneous activation, e.g. inside a stimulus region). A smooth
-        function of the activation times elsewhere, so it can enter a loss.
+        function of the activation times elsewhere, so it can enter a loss (never-activated
+        cells get a zero gradient; their NaN must be a constant, as `first_crossing` leaves
+        it, not computed from a parameter, or the chain rule makes that gradient NaN).
 
     Accuracy: exact for planar waves ($t$ linear in $x$); second order in ``h`` in the interior
     and first order at edges for curved fronts. Near a point stimulus (radius of a few cells)
