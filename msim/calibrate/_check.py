@@ -13,6 +13,9 @@ from ._parameters import _format_key
 
 
 def _leaf_label(keys) -> str:
+    # A dict of parameters by path (what `Selection.initial` gives) reads as the paths.
+    if keys and isinstance(keys[0], jax.tree_util.DictKey) and isinstance(keys[0].key, str):
+        return keys[0].key + "".join(_format_key(k) for k in keys[1:])
     return "".join(_format_key(k) for k in keys).lstrip(".") or "theta"
 
 

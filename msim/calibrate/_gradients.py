@@ -49,7 +49,7 @@ def resolve_mode(theta, mode: str) -> Literal["forward", "reverse"]:
 def value_and_grad(
     loss: Callable[..., Array],
     theta,
-    mode: Literal["auto", "forward", "reverse"] = "auto",
+    mode: str = "auto",
 ) -> tuple[Array, Any]:
     """The value of the scalar ``loss(theta)`` and its gradient, shaped like ``theta``.
 

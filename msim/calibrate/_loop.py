@@ -8,7 +8,7 @@ import os
 import pathlib
 import tempfile
 from collections.abc import Callable
-from typing import Any, Literal, final
+from typing import Any, final
 
 import equinox as eqx
 import jax
@@ -264,7 +264,7 @@ def calibrate(
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 10,
     resume: bool = True,
-    gradient: Literal["auto", "forward", "reverse"] = "auto",
+    gradient: str = "auto",
     multistart: int | dict[str, Array] | None = None,
     key: Array | None = None,
     callback: Callable[[int, np.ndarray, dict[str, np.ndarray]], bool | None] | None = None,
@@ -353,7 +353,7 @@ def calibrate(
                 grad, opt_state, theta, value=value, grad=grad, value_fn=objective
             )
             new_theta = optax.apply_updates(theta, updates)
-        norm = optax.global_norm(grad)
+        norm = jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree.leaves(grad)))
         ok = jnp.isfinite(value) & jnp.isfinite(norm)
         # A start that went bad stays where it was (and keeps failing): the others go on.
         new_theta = jax.tree.map(lambda a, b: jnp.where(ok, a, b), new_theta, theta)
@@ -393,7 +393,7 @@ def calibrate(
                 new_theta, new_opt, value, norm, physical = step(state.theta, state.opt_state)
                 value, norm = np.asarray(value), np.asarray(norm)
             except (eqx.EquinoxRuntimeError, jax.errors.JaxRuntimeError) as e:
-                reason = str(e).split("\n\n-----")[0].strip()
+                reason = _runtime_message(e)
                 raise _error(selection, i, state.theta, last_good, reason) from e
             bad = ~(np.isfinite(value) & np.isfinite(norm))
             newly = bad & ~state.failed
@@ -457,6 +457,16 @@ def _where_starts(which: np.ndarray, a, b):
 def _physical_np(selection: Selection, theta) -> dict[str, np.ndarray]:
     values = selection.physical({k: jnp.asarray(v) for k, v in theta.items()})
     return {k: np.asarray(v) for k, v in values.items()}
+
+
+def _runtime_message(e: Exception) -> str:
+    """The message of an error raised inside the compiled step, without the stack traces
+    that equinox and XLA put around it."""
+    text = str(e)
+    marker = "EquinoxRuntimeError: "
+    if marker in text:
+        text = text.rsplit(marker, 1)[1]
+    return text.split("\n\n-----")[0].strip().rstrip(".")
 
 
 def _error(selection: Selection, i: int, theta, last_good, reason: str) -> CalibrationError:
