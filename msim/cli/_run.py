@@ -1,13 +1,12 @@
-"""The ``msim`` command.
+"""``msim run``: the main job.
 
-``msim run`` simulates a spiral wave in a 2D sheet of Aliev-Panfilov tissue, started by an
+It simulates a spiral wave in a 2D sheet of Aliev-Panfilov tissue, started by an
 S1-S2 cross-field protocol, and writes the solution (``solution.npz``, read it back with
 `msim.io.load_solution`) and figures. ``msim run --help`` lists the options.
 """
 
 import argparse
 import datetime
-import math
 import pathlib
 import shlex
 import sys
@@ -18,6 +17,8 @@ import jax
 
 import msim
 import msim.io
+
+from ._common import _positive
 
 # The built-in spiral, in the Aliev-Panfilov model's dimensionless units. With diffusivity 1
 # and spacing 0.5 a plane wave travels about 1.43 space units per time unit, and the tissue
@@ -37,32 +38,8 @@ def _s2_time(size: int) -> float:
     return round(_WAVEBACK_DELAY + 0.5 * size * _SPACING / _SPEED, 1)
 
 
-def _positive(kind: type):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            what = "an integer" if kind is int else "a number"
-            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
-        if not (math.isfinite(value) and value > 0):
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-
-    return parse
-
-
-class _Parser(argparse.ArgumentParser):
-    """Reports a bad argument in one line (and exit status 2), pointing to ``--help``."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="msim", description="msim: differentiable simulation of cardiac tissue in JAX."
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def add_parser(sub) -> None:
+    """Add ``msim run`` to the ``msim`` command's sub-commands."""
     run = sub.add_parser(
         "run",
         help="simulate a spiral wave and write the solution and figures",
@@ -123,8 +100,7 @@ def _parser() -> argparse.ArgumentParser:
         "--float64", action="store_true", help="compute in double precision (default float32)"
     )
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    run.set_defaults(subparser=run)
-    return parser
+    run.set_defaults(subparser=run, handler=run_command)
 
 
 def _multiple(x: float, unit: float) -> bool:
@@ -161,7 +137,7 @@ def _snapshot_times(t_end: float, s2_time: float, every: float) -> list[float]:
     return [t for t in snapped if 0 <= t <= t_end]
 
 
-def _run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
+def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     parser = args.subparser
     if not _multiple(args.every, args.dt):
         parser.error(f"--every ({args.every}) must be a multiple of --dt ({args.dt})")
@@ -256,10 +232,3 @@ def _figures(solution, problem, out: pathlib.Path, args, s2_time: float) -> list
             fig.savefig(f, format="png", dpi=110)
         written.append(out / name)
     return written
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``msim`` command; returns the exit status (2 for bad arguments)."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = _parser().parse_args(argv)
-    return _run_command(args, argv)
