@@ -208,18 +208,29 @@ def _toy_problem(k=8.0):
     return msim.Monodomain(msim.cells.AlievPanfilov(k=k), msim.Grid((2,), 1.0), 1.0)
 
 
-def test_tol_stops_when_the_loss_no_longer_changes_and_a_prior_is_added():
+def test_tol_stops_when_the_loss_no_longer_changes_and_a_prior_is_added(tmp_path):
     sel = cal.Selection(_toy_problem(2.0), [cal.Parameter("cell.k", prior=cal.Gaussian(3.0, 1.0))])
 
     def loss(p):
         return (p.cell.k - 5.0) ** 2
 
-    result = cal.calibrate(
-        loss, sel, optimizer=optax.sgd(0.2), tol=1e-9, patience=5, progress=False
-    )
+    def fit():
+        return cal.calibrate(
+            loss,
+            sel,
+            optimizer=optax.sgd(0.2),
+            tol=1e-9,
+            patience=5,
+            progress=False,
+            checkpoint=tmp_path / "fit.npz",
+        )
+
+    result = fit()
     assert result.converged and result.iterations < 100
     # minimum of (k - 5)^2 + (k - 3)^2 / 2: k = 13/3.
     assert float(result.best["cell.k"]) == pytest.approx(13 / 3, rel=1e-7)
+    again = fit()  # resumed: still converged, no more iterations
+    assert again.converged and again.iterations == result.iterations
 
 
 def test_a_nan_loss_stops_naming_the_iteration_and_the_last_good_parameters():
@@ -289,7 +300,7 @@ def _small_fit(**kwargs):
         sel,
         optimizer=optax.adam(0.05),
         progress=False,
-        gradient="reverse",
+        gradient="forward",
         **kwargs,
     )
 
@@ -485,3 +496,34 @@ def test_activation_loss_values_shape_checks_and_gradient():
     no_act = msim.simulate(_problem(), 1.0, DT, save=msim.Save(activation=False))
     with pytest.raises(ValueError, match="activation"):
         cal.activation_loss(no_act, truth)
+
+
+def test_the_progress_bar_shows_the_loss_and_the_gradient_norm(capsys):
+    sel = cal.Selection(_toy_problem(2.0), ["cell.k"])
+    cal.calibrate(lambda p: (p.cell.k - 5.0) ** 2, sel, max_iterations=3, progress=True)
+    err = capsys.readouterr().err
+    assert "calibrate" in err and "3/3" in err
+    assert "loss=" in err and "|grad|=" in err
+    cal.calibrate(lambda p: (p.cell.k - 5.0) ** 2, sel, max_iterations=3, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_a_regulariser_on_a_field_enters_the_fitted_objective():
+    # The loss only sees the field's mean; Tikhonov smoothing must flatten the rest.
+    grid = msim.Grid((4, 3), 0.5)
+    d0 = 1.0 + 0.5 * np.random.default_rng(1).uniform(size=grid.shape)
+    sel = cal.Selection(
+        msim.Monodomain(msim.cells.AlievPanfilov(), grid, d0),
+        [cal.Parameter("conductivity.diffusivity", cal.Log(), regularizer=cal.Tikhonov(1.0))],
+    )
+
+    def loss(p):
+        return (jnp.mean(p.conductivity.diffusivity) - 0.8) ** 2
+
+    result = cal.calibrate(
+        loss, sel, optimizer=optax.adam(0.05), max_iterations=300, progress=False
+    )
+    field = result.best["conductivity.diffusivity"]
+    assert result.history["conductivity.diffusivity"].shape == (300, *grid.shape)  # small: kept
+    np.testing.assert_allclose(field, 0.8, rtol=2e-3)
+    assert np.ptp(field) < 1e-3 * np.ptp(d0)

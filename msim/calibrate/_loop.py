@@ -174,7 +174,7 @@ def _write_checkpoint(path: pathlib.Path, identity: dict, state: _State) -> None
     arrays["best_loss"] = state.best_loss
     arrays["best_iteration"] = state.best_iteration
     arrays["failed"] = state.failed
-    header = {**identity, "count": state.count, "history": names}
+    header = {**identity, "count": state.count, "history": names, "stop": state.stop_reason}
     arrays["header"] = np.asarray(json.dumps(header))
     _atomic_savez(path, arrays)
 
@@ -214,6 +214,9 @@ def _read_checkpoint(path: pathlib.Path, identity: dict, template: _State) -> _S
             best_iteration=np.asarray(data["best_iteration"]),
             best_theta=jax.tree.map(np.asarray, leaves("best_theta", template.best_theta)),
             failed=np.asarray(data["failed"]),
+            # A converged run stays converged; one stopped by max_iterations or a callback
+            # goes on when resumed with more iterations.
+            stop_reason="converged" if header.get("stop") == "converged" else None,
         )
 
 
