@@ -8,7 +8,7 @@ import jax.numpy as jnp
 
 sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "validation"))
 
-from twin_diffusivity_field import run  # noqa: E402
+from twin_diffusivity_field import run
 
 
 def test_field_twin_experiment_recovers_the_patch():

@@ -1,12 +1,10 @@
 """The calibration loop: optax updates of the selected parameters, one compiled step per
 iteration, progress, checkpoints to resume from, and several starts at once."""
 
-import contextlib
 import dataclasses
 import json
 import os
 import pathlib
-import tempfile
 from collections.abc import Callable
 from typing import Any, final
 
@@ -17,6 +15,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
+from .._atomic import atomic_write
 from .._types import Array
 from ._gradients import resolve_mode, scalar_loss, value_and_grad
 from ._parameters import Selection
@@ -111,20 +110,8 @@ def _short(x) -> str:
 
 
 def _atomic_savez(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> None:
-    folder = path.parent
-    if not folder.is_dir():
-        raise FileNotFoundError(f"Cannot write the checkpoint {path}: {folder} does not exist.")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)  # type: ignore[arg-type]
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)  # pyright: ignore[reportArgumentType]
 
 
 def _leaf_specs(tree) -> list[list]:

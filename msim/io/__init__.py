@@ -1,7 +1,7 @@
 """Files: result files (`save_solution`, `load_solution`), calibration configurations
 (`load_config`) and atomic writes."""
 
-from ._atomic import atomic_write as atomic_write
+from .._atomic import atomic_write as atomic_write
 from ._config import (
     CalibrationConfig as CalibrationConfig,
     ConfigError as ConfigError,

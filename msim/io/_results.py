@@ -11,8 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._atomic import atomic_write
 from ..solve import Solution
-from ._atomic import atomic_write
 
 FORMAT = "msim.solution"
 """The value of the header's ``format`` key: marks a file as an msim result."""
