@@ -19,3 +19,5 @@ def test_readme_quickstart_runs_as_written():
     assert np.isfinite(sol.activation_times[100, 150])
     slope = float(namespace["jax"].grad(namespace["arrival"])(1.0))
     assert abs(slope - -8.7) < 0.1, slope
+    k = float(namespace["result"].best["cell.k"])
+    assert abs(k / 8.0 - 1) < 0.01, k
