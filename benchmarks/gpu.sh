@@ -51,64 +51,19 @@ stage() {
   fi
 }
 
-# `import msim` imports tqdm (msim/solve/_driver.py, for the progress bar of msim.run), which
-# the GPU machine may lack. The benchmarks never draw a progress bar, so where tqdm is missing
-# a do-nothing stand-in is put on the path (recorded as "tqdm_stub" in the preflight line).
-if ! $PY -c "import tqdm.auto" 2>/dev/null; then
-  STUB=$(mktemp -d "${TMPDIR:-/tmp}/msim_tqdm_stub.XXXXXX")
-  mkdir -p "$STUB/tqdm"
-  cat >"$STUB/tqdm/__init__.py" <<'PYEOF'
-"""Do-nothing stand-in for tqdm, written by benchmarks/gpu.sh (tqdm is not installed)."""
-
-
-class TqdmWarning(Warning):
-    pass
-
-
-class tqdm:
-    def __init__(self, iterable=None, *args, **kwargs):
-        self.iterable = iterable
-
-    def __iter__(self):
-        return iter(self.iterable or ())
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def update(self, n=1):
-        pass
-
-    def set_postfix(self, *args, **kwargs):
-        pass
-
-    def set_description(self, *args, **kwargs):
-        pass
-
-    def close(self):
-        pass
-PYEOF
-  echo "from . import TqdmWarning as TqdmWarning, tqdm as tqdm" >"$STUB/tqdm/auto.py"
-  export PYTHONPATH="$PYTHONPATH:$STUB"
-  echo "tqdm not installed: using the stand-in in $STUB" >>"$LOG"
-fi
-
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || true
   $PY -c "import jax; print('jax', jax.__version__, jax.devices())"
 } >>"$LOG" 2>&1
 
-# msim must not pull in optional heavy dependencies (tqdm, matplotlib) on import.
+# What `import msim` pulls in (matplotlib must not be among them: only msim.viz uses it).
 stage preflight 60 $PY -c "
 import json, sys
 sys.path.insert(0, 'benchmarks')
 import jax, msim, forward, gradient
 heavy = sorted(m for m in ('tqdm', 'matplotlib') if m in sys.modules)
-stub = 'stand-in' in (sys.modules['tqdm'].__doc__ or '') if 'tqdm' in sys.modules else False
 print(json.dumps({'case': 'preflight', 'jax': jax.__version__, 'device': jax.devices()[0].device_kind,
-                  'imported_by_msim': heavy, 'tqdm_stub': stub}))
+                  'imported_by_msim': heavy}))
 "
 stage forward 150 $PY benchmarks/forward.py --sizes $FWD_SIZES --steps $FWD_STEPS --repeats $FWD_REPEATS
 stage gradient_small 180 $PY benchmarks/gradient.py $G_SMALL --isolate

@@ -121,8 +121,8 @@ def run(
             m = min(per_chunk, n_units - done)
             t_a = t0 + done * unit * dt
             t_b = t0 + (done + m) * unit * dt
-            # check_nan=False here: simulate's NaN messages name absolute times, which would
-            # make every chunk's program differ; the driver checks nan_time itself instead.
+            # check_nan=False: the driver checks each chunk's nan_time itself, so that the
+            # frames up to the NaN are kept and the error comes from `run`.
             last = simulate(
                 problem,
                 t_b,
