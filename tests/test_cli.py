@@ -129,3 +129,13 @@ def test_the_default_protocol_makes_a_spiral(tmp_path):
     for k in range(2):
         assert upstrokes(np.asarray(solution.trace(k))[late]) >= 3
     assert (np.asarray(solution.snapshot()[-1]) > 0.5).mean() > 0.05
+
+
+def test_models_lists_every_builtin_model(capsys):
+    import msim
+
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in msim.cells.available():
+        assert name in out and isinstance(getattr(msim.cells, name), type)
+    assert "TenTusscherPanfilov2006" in out and "from_cellml" in out

@@ -14,4 +14,5 @@ from ._cellml import (
 from ._fitzhugh_nagumo import FitzHughNagumo as FitzHughNagumo
 from ._mitchell_schaeffer import MitchellSchaeffer as MitchellSchaeffer
 from ._reaction import FisherKPP as FisherKPP, Nagumo as Nagumo
+from ._registry import available as available
 from ._tentusscher_panfilov_2006 import TenTusscherPanfilov2006 as TenTusscherPanfilov2006

@@ -1,5 +1,6 @@
-"""The ``msim`` command: ``msim run`` (the main job: a spiral wave) and ``msim calibrate CONFIG``
-(fit parameters of a problem to data). ``msim COMMAND --help`` explains each."""
+"""The ``msim`` command: ``msim run`` (the main job: a spiral wave), ``msim calibrate CONFIG``
+(fit parameters of a problem to data) and ``msim models`` (the built-in cell models).
+``msim COMMAND --help`` explains each."""
 
 import sys
 from collections.abc import Sequence
@@ -15,7 +16,25 @@ def _parser() -> _Parser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _run.add_parser(sub)
     _calibrate.add_parser(sub)
+    models = sub.add_parser(
+        "models",
+        help="list the built-in cell models",
+        description="List msim's hand-written cell models with a one-line description each "
+        "(any CellML model is available through msim.cells.from_cellml).",
+    )
+    models.set_defaults(handler=_models)
     return parser
+
+
+def _models(args, argv) -> int:
+    import msim.cells
+
+    models = msim.cells.available()
+    width = max(map(len, models))
+    for name, description in models.items():
+        print(f"{name:<{width}}  {description}")
+    print("\nAny CellML model: msim.cells.from_cellml(path) (see tests/test_cellml.py).")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,26 @@
+"""The list of hand-written cell models, for `msim.cells.available()` and ``msim models``."""
+
+from ._aliev_panfilov import AlievPanfilov
+from ._base import AbstractCellModel
+from ._fitzhugh_nagumo import FitzHughNagumo
+from ._mitchell_schaeffer import MitchellSchaeffer
+from ._reaction import FisherKPP, Nagumo
+from ._tentusscher_panfilov_2006 import TenTusscherPanfilov2006
+
+_MODELS: tuple[type[AbstractCellModel], ...] = (
+    AlievPanfilov,
+    FitzHughNagumo,
+    MitchellSchaeffer,
+    TenTusscherPanfilov2006,
+    Nagumo,
+    FisherKPP,
+)
+
+
+def available() -> dict[str, str]:
+    """The hand-written cell models, ``{class name: one-line description}``.
+
+    Every name is an attribute of `msim.cells`. Any other model in CellML comes in through
+    `msim.cells.from_cellml`.
+    """
+    return {m.__name__: (m.__doc__ or "").strip().splitlines()[0] for m in _MODELS}
