@@ -209,3 +209,20 @@ def test_conductivity_errors():
         msim.Monodomain(cell, grid, diffusivity=-np.ones((4, 5)))
     with pytest.raises(ValueError, match="fibre direction has shape"):
         msim.Monodomain(cell, grid, diffusivity=Fibres(np.ones((3,)), 1.0, 0.1))
+
+
+def test_physical_units_of_the_n_version_benchmark():
+    # Niederer et al. 2011: sigma_il 0.17, sigma_el 0.62, sigma_it 0.019, sigma_et 0.24 S/m,
+    # chi 1400 /cm, Cm 1 uF/cm^2. By hand: 0.17 * 0.62 / 0.79 = 0.13342 S/m = 1.3342e-3 S/cm;
+    # / (1400 /cm * 1e-6 F/cm^2) = 0.95300 cm^2/s = 0.095300 mm^2/ms.
+    sigma_l = msim.tissue.harmonic_conductivity(0.17, 0.62)
+    assert float(sigma_l) == pytest.approx(0.17 * 0.62 / 0.79, rel=1e-12)
+    assert float(msim.tissue.diffusivity(sigma_l)) == pytest.approx(0.0953, abs=1e-4)
+    fibres = msim.tissue.bidomain_fibres([1.0, 0.0, 0.0], 0.17, 0.019, 0.62, 0.24)
+    assert float(fibres.longitudinal) == pytest.approx(0.095300, rel=1e-4)
+    assert float(fibres.transverse) == pytest.approx(0.019 * 0.24 / 0.259 / 1.4, rel=1e-12)
+    grid = msim.Grid((4, 3, 2), 0.1)
+    tensor = np.asarray(fibres.tensor(grid))
+    np.testing.assert_allclose(
+        tensor[:, :, 0, 0, 0], np.diag([0.0953, 0.012585, 0.012585]), rtol=1e-3
+    )

@@ -14,3 +14,8 @@ from ._diffusion import (
     open_faces as open_faces,
 )
 from ._grid import Grid as Grid
+from ._units import (
+    bidomain_fibres as bidomain_fibres,
+    diffusivity as diffusivity,
+    harmonic_conductivity as harmonic_conductivity,
+)
