@@ -4,13 +4,16 @@
 
 from .._convert import parameter as parameter
 from ._aliev_panfilov import AlievPanfilov as AlievPanfilov
+from ._barkley import Barkley as Barkley
 from ._base import AbstractCellModel as AbstractCellModel
+from ._bueno_orovio import BuenoOrovio as BuenoOrovio
 from ._cellml import (
     CellMLImportError as CellMLImportError,
     CellMLModel as CellMLModel,
     from_cellml as from_cellml,
     from_myokit as from_myokit,
 )
+from ._fenton_karma import FentonKarma as FentonKarma
 from ._fitzhugh_nagumo import FitzHughNagumo as FitzHughNagumo
 from ._mitchell_schaeffer import MitchellSchaeffer as MitchellSchaeffer
 from ._reaction import FisherKPP as FisherKPP, Nagumo as Nagumo

@@ -1,7 +1,10 @@
 """The list of hand-written cell models, for `msim.cells.available()` and ``msim models``."""
 
 from ._aliev_panfilov import AlievPanfilov
+from ._barkley import Barkley
 from ._base import AbstractCellModel
+from ._bueno_orovio import BuenoOrovio
+from ._fenton_karma import FentonKarma
 from ._fitzhugh_nagumo import FitzHughNagumo
 from ._mitchell_schaeffer import MitchellSchaeffer
 from ._reaction import FisherKPP, Nagumo
@@ -11,6 +14,9 @@ _MODELS: tuple[type[AbstractCellModel], ...] = (
     AlievPanfilov,
     FitzHughNagumo,
     MitchellSchaeffer,
+    FentonKarma,
+    BuenoOrovio,
+    Barkley,
     TenTusscherPanfilov2006,
     Nagumo,
     FisherKPP,
