@@ -9,6 +9,7 @@ from . import (
     calibrate as calibrate,
     cells as cells,
     observe as observe,
+    protocols as protocols,
     solve as solve,
     stimulus as stimulus,
     tissue as tissue,

@@ -1,0 +1,413 @@
+r"""Pacing a cell model at a basic cycle length: prepacing, recorded beats, steady state.
+
+Everything here is pure JAX: one call paces one cell, or a whole array of cells whose
+parameters are per-cell arrays, and `jax.vmap` batches calls over parameter sets. Times are
+in the model's time unit (ms for physiological models) and the stimulus amplitude in the
+model's units of dV/dt (mV/ms = uA/uF for physiological models, 1/time for dimensionless
+ones), positive depolarising.
+"""
+
+import equinox as eqx
+import jax
+import jax.lax as lax
+import jax.numpy as jnp
+
+from .._convert import concrete, parameter
+from .._types import Array, ArrayLike, Bool, Float, Int, ScalarLike, State
+from ..cells import AbstractCellModel
+from ..solve import RushLarsen
+from ..solve._schemes import AbstractReaction
+
+_TRACE_COUNT = 0  # incremented when `_pace` is traced: tests check that new values do not retrace
+
+
+def steps_in(duration: float, dt: float, what: str) -> int:
+    """``duration / dt`` as a positive integer, or a ValueError saying what to change."""
+    for name, value in (("dt", dt), (what, duration)):
+        if concrete(value) is None:
+            raise ValueError(
+                f"{name} fixes the number of steps, so it must be a concrete number, not a traced "
+                "value; batch over parameters and amplitudes instead."
+            )
+    dt, duration = float(dt), float(duration)
+    if not dt > 0:
+        raise ValueError(f"dt must be positive, got {dt}.")
+    n = round(duration / dt)
+    if n < 1 or abs(n * dt - duration) > 1e-9 * max(1.0, abs(duration)):
+        raise ValueError(
+            f"{what} = {duration} must be a positive whole multiple of dt = {dt}; "
+            f"choose dt to divide it (for example {duration / max(n, 1)})."
+        )
+    return n
+
+
+def grid_shape(cell: AbstractCellModel) -> tuple[int, ...]:
+    """The broadcast shape of the model's array fields: ``()`` for scalar parameters, ``(n,)``
+    when some parameters are per-cell arrays of shape ``(n,)``."""
+    leaves = [x for x in jax.tree_util.tree_leaves(cell) if eqx.is_array(x)]
+    try:
+        return tuple(int(n) for n in jnp.broadcast_shapes(*(x.shape for x in leaves)))
+    except ValueError:
+        raise ValueError(
+            f"The array fields of {type(cell).__name__} have shapes "
+            f"{sorted({x.shape for x in leaves})}, which do not broadcast together; give "
+            "per-cell parameters one common shape (or vmap over parameter sets)."
+        ) from None
+
+
+def initial_grid_state(cell: AbstractCellModel, y0: ArrayLike | None) -> State:
+    """``y0`` checked, or the model's resting state broadcast over its parameter grid."""
+    if y0 is not None:
+        y = jnp.asarray(y0)
+        if y.ndim < 1 or y.shape[0] != cell.n_states:
+            raise ValueError(
+                f"y0 has shape {y.shape}; {type(cell).__name__} needs a channel-first state "
+                f"of shape ({cell.n_states}, *grid)."
+            )
+        return y
+    grid = grid_shape(cell)
+    y = cell.initial_state()
+    return jnp.broadcast_to(y.reshape(y.shape + (1,) * len(grid)), y.shape + grid)
+
+
+def _beat_steps(
+    cell: AbstractCellModel,
+    scheme: AbstractReaction,
+    y: Array,
+    t_start: Array,
+    first: int | Array,
+    count: int,
+    dt: float,
+    amplitude: Array,
+    duration: Array,
+) -> Array:
+    """Steps ``first .. first + count - 1`` of a beat that starts at ``t_start``.
+
+    Step ``j`` covers ``[j dt, (j + 1) dt)`` after the beat's start and is stimulated when its
+    midpoint lies in the pulse ``[0, duration)`` (the rule of `msim.simulate`).
+    """
+    dtype = y.dtype
+
+    def body(j, y):
+        t_local = jnp.asarray(first + j).astype(dtype) * dt
+        on = (t_local + 0.5 * dt < duration).astype(dtype)
+        return scheme.step(cell, t_start + t_local, y, dt, amplitude * on)
+
+    return lax.fori_loop(0, count, body, y)
+
+
+def prepace_beats(
+    cell: AbstractCellModel,
+    scheme: AbstractReaction,
+    y: Array,
+    n_beats: int,
+    n_steps: int,
+    dt: float,
+    bcl: float,
+    amplitude: Array,
+    duration: Array,
+    first_beat: int = 0,
+) -> Array:
+    """``n_beats`` unrecorded beats: a scan over beats of a loop over steps.
+
+    Forward memory is one state, whatever ``n_beats``; each beat is checkpointed, so reverse
+    mode keeps one state per beat plus one beat's intermediates.
+    """
+    if n_beats == 0:
+        return y
+
+    @jax.checkpoint
+    def beat(y, k):
+        t_start = (first_beat + k).astype(y.dtype) * bcl
+        return _beat_steps(cell, scheme, y, t_start, 0, n_steps, dt, amplitude, duration), None
+
+    y, _ = lax.scan(beat, y, jnp.arange(n_beats))
+    return y
+
+
+class PacingResult(eqx.Module):
+    """The recorded beats of `pace`.
+
+    Each recorded beat is sampled from its start to its end, both included (the last sample of
+    beat ``k`` is the first of beat ``k + 1``), so measurements apply beat by beat:
+    ``msim.protocols.measure(result.v, result.t)`` gives one value per cell and beat.
+
+    Attributes:
+        t: sample times from the start of a beat, ``(n_samples,)``, from 0 to ``bcl``.
+        beat_starts: the start time of each recorded beat, counted from the start of
+            prepacing (so the first is ``prepace * bcl``), ``(n_beats,)``.
+        v: the voltage (``cell.voltage_index``), ``(*grid, n_beats, n_samples)``.
+        dvdt: dV/dt from the model's ``rhs`` at each sample (with the stimulus of the step
+            starting there), same shape as ``v``; None unless ``save_dvdt``.
+        states: all states, ``(n_states, *grid, n_beats, n_samples)``; None unless
+            ``save_states``.
+        beat_end_states: the state at the end of each recorded beat,
+            ``(n_states, *grid, n_beats)``.
+        final_state: the state at the end of the last beat, ``(n_states, *grid)``: pass it
+            as ``y0`` to continue.
+    """
+
+    t: Float[Array, " samples"]
+    beat_starts: Float[Array, " beats"]
+    v: Float[Array, "*grid beats samples"]
+    dvdt: Float[Array, "*grid beats samples"] | None
+    states: Float[Array, "_ *grid beats samples"] | None
+    beat_end_states: Float[Array, "_ *grid beats"]
+    final_state: State
+
+    def trace(self) -> tuple[Float[Array, " time"], Float[Array, "*grid time"]]:
+        """The recorded beats joined into one continuous trace: ``(ts, v)``, with ``ts`` from
+        the start of prepacing and the shared sample between beats kept once."""
+        n_beats, n_samples = self.v.shape[-2:]
+        ts = (self.beat_starts[:, None] + self.t[None, :-1]).reshape(-1)
+        ts = jnp.concatenate([ts, self.beat_starts[-1:] + self.t[-1:]])
+        v = self.v[..., :-1].reshape((*self.v.shape[:-2], n_beats * (n_samples - 1)))
+        return ts, jnp.concatenate([v, self.v[..., -1, -1:]], axis=-1)
+
+
+@eqx.filter_jit
+def _pace(
+    cell: AbstractCellModel,
+    y0: Array,
+    amplitude: Array,
+    duration: Array,
+    scheme: AbstractReaction,
+    bcl: float,
+    dt: float,
+    n_steps: int,
+    every: int,
+    n_beats: int,
+    prepace: int,
+    save_states: bool,
+    save_dvdt: bool,
+) -> PacingResult:
+    global _TRACE_COUNT
+    _TRACE_COUNT += 1
+    vi = cell.voltage_index
+    dtype = y0.dtype
+    y = prepace_beats(cell, scheme, y0, prepace, n_steps, dt, bcl, amplitude, duration)
+
+    def record(y, t_start, j):
+        v = y[vi]
+        dvdt = None
+        if save_dvdt:
+            t_local = jnp.asarray(j).astype(dtype) * dt
+            on = (t_local + 0.5 * dt < duration).astype(dtype)
+            dvdt = cell.rhs(t_start + t_local, y, amplitude * on)[vi]
+        return v, dvdt, (y if save_states else None)
+
+    def beat(y, k):
+        t_start = (prepace + k).astype(dtype) * bcl
+
+        def chunk(y, c):
+            y = _beat_steps(cell, scheme, y, t_start, c * every, every, dt, amplitude, duration)
+            return y, record(y, t_start, (c + 1) * every)
+
+        first = record(y, t_start, 0)
+        y_end, rest = lax.scan(chunk, y, jnp.arange(n_steps // every))
+        samples = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first, rest)
+        return y_end, (samples, y_end)
+
+    y_final, ((v, dvdt, states), ends) = lax.scan(beat, y, jnp.arange(n_beats))
+
+    # Scan stacks (beats, samples, [n_states,] *grid): move beats and samples last.
+    def time_last(x: Array) -> Array:
+        return jnp.moveaxis(x, (0, 1), (-2, -1))
+
+    t = jnp.arange(n_steps // every + 1).astype(dtype) * (every * dt)
+    beat_starts = (prepace + jnp.arange(n_beats)).astype(dtype) * bcl
+    return PacingResult(
+        t=t,
+        beat_starts=beat_starts,
+        v=time_last(v),
+        dvdt=None if dvdt is None else time_last(dvdt),
+        states=None if states is None else time_last(states),
+        beat_end_states=jnp.moveaxis(ends, 0, -1),
+        final_state=y_final,
+    )
+
+
+def _check_count(value: int, name: str, minimum: int) -> int:
+    if int(value) != value or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}.")
+    return int(value)
+
+
+def pace(
+    cell: AbstractCellModel,
+    bcl: float,
+    n_beats: int,
+    dt: float,
+    *,
+    stimulus_amplitude: ScalarLike | Float[ArrayLike, "..."],
+    stimulus_duration: ScalarLike = 1.0,
+    prepace: int = 0,
+    y0: ArrayLike | None = None,
+    save_every: float | None = None,
+    save_states: bool = False,
+    save_dvdt: bool = False,
+    scheme: AbstractReaction | None = None,
+) -> PacingResult:
+    r"""Pace a cell model at a basic cycle length and record the last ``n_beats`` beats.
+
+    The cell starts from ``y0`` (default: the model's resting state) and receives a
+    rectangular stimulus of ``stimulus_amplitude`` for ``stimulus_duration`` at the start of
+    every beat, every ``bcl``: first ``prepace`` beats that are not recorded (they bring the
+    cell toward its periodic steady state), then ``n_beats`` recorded ones,
+
+    $$ \frac{dy}{dt} = f(t, y, I_{stim}(t)), \qquad I_{stim}(t) = A \quad \text{for }
+       0 \le t - k\,\mathrm{BCL} < d, \ k = 0, 1, \dots $$
+
+    with fixed steps of ``scheme`` (Rush-Larsen by default); a step is stimulated when its
+    midpoint lies in a pulse, as in `msim.simulate`, so a pulse of ``n dt`` stimulates
+    exactly ``n`` steps.
+
+    Vectorised over cells: when some parameters of ``cell`` are per-cell arrays of shape
+    ``(n,)`` (or any common grid shape), the state has shape ``(n_states, n)`` and one call
+    paces every cell. Batches of parameter sets go through `jax.vmap` (``pace`` is
+    jit-compiled inside; bcl, dt, the counts and ``save_every`` are static, the model's
+    parameters and the stimulus are traced and differentiable).
+
+    Prepacing is a scan over beats with a loop over steps inside: forward memory does not
+    grow with ``prepace``; reverse mode checkpoints each beat (one state per beat is kept).
+
+    Args:
+        cell: the cell model; its parameters may be scalars or per-cell arrays.
+        bcl: basic cycle length, a whole multiple of ``dt`` (ms for physiological models).
+        n_beats: number of recorded beats (>= 1).
+        dt: time step (ms for physiological models; 0.01-0.02 ms for TP06 with Rush-Larsen).
+        stimulus_amplitude: stimulus in the model's units of dV/dt, positive depolarising
+            (52 mV/ms for TP06; order 1 per time unit for dimensionless models); a scalar or
+            one value per cell.
+        stimulus_duration: pulse duration (1 ms is usual for physiological models).
+        prepace: number of unrecorded beats before the recorded ones.
+        y0: initial state ``(n_states, *grid)``; default the model's resting state broadcast
+            over the grid of its parameters.
+        save_every: time between recorded samples, a multiple of ``dt`` that divides
+            ``bcl``; default every step.
+        save_states: also record every state (memory: ``n_states`` times the voltage).
+        save_dvdt: also record dV/dt from the model's right-hand side, for an upstroke
+            velocity free of finite-difference error.
+        scheme: the reaction scheme: `msim.RushLarsen()` (default), `msim.ForwardEuler()`
+            or `msim.Heun()`.
+
+    Returns:
+        A [`PacingResult`][msim.protocols.PacingResult]: voltage ``(*grid, n_beats,
+        n_samples)``, the in-beat sample times, the state at the end of each beat and the
+        final state.
+
+    Good values: physiological models need a few to tens of prepace beats to come close to
+    their steady state at a given rate (slow ionic concentrations take hundreds; see
+    [`steady_state`][msim.protocols.steady_state]); two-variable models a few beats.
+    """
+    if not isinstance(cell, AbstractCellModel):
+        raise TypeError(f"pace needs a cell model (msim.cells.*), got {type(cell).__name__}.")
+    n_beats = _check_count(n_beats, "n_beats", 1)
+    prepace = _check_count(prepace, "prepace", 0)
+    n_steps = steps_in(bcl, dt, "bcl")
+    every = 1 if save_every is None else steps_in(save_every, dt, "save_every")
+    if n_steps % every:
+        raise ValueError(
+            f"save_every = {save_every} must divide bcl = {bcl} so every beat has the same samples."
+        )
+    y = initial_grid_state(cell, y0)
+    if not jnp.issubdtype(y.dtype, jnp.floating):
+        y = y.astype(jnp.result_type(float))
+    amplitude = parameter(stimulus_amplitude).astype(y.dtype)
+    duration = parameter(stimulus_duration).astype(y.dtype)
+    return _pace(
+        cell, y, amplitude, duration, RushLarsen() if scheme is None else scheme, float(bcl),
+        float(dt), n_steps, every,
+        n_beats, prepace, bool(save_states), bool(save_dvdt),
+    )  # fmt: skip
+
+
+class SteadyState(eqx.Module):
+    """The result of `steady_state`.
+
+    Attributes:
+        state: the state at the start of a beat (the end of the last beat paced),
+            ``(n_states, *grid)``.
+        n_beats: the number of beats paced.
+        converged: whether the change over the last beat was below the tolerance.
+        change: the largest scaled change over the last beat,
+            ``max |y_k+1 - y_k| / (atol + rtol |y_k|)`` (converged when <= 1).
+    """
+
+    state: State
+    n_beats: Int[Array, ""]
+    converged: Bool[Array, ""]
+    change: Float[Array, ""]
+
+
+@eqx.filter_jit
+def _steady_state(cell, y0, amplitude, duration, scheme, bcl, dt, n_steps, max_beats, rtol, atol):
+    def change(y_old, y_new):
+        return jnp.max(jnp.abs(y_new - y_old) / (atol + rtol * jnp.abs(y_old)))
+
+    def cond(carry):
+        _, k, c = carry
+        return (k < max_beats) & (c > 1.0)
+
+    def body(carry):
+        y, k, _ = carry
+        t_start = k.astype(y.dtype) * bcl
+        y_new = _beat_steps(cell, scheme, y, t_start, 0, n_steps, dt, amplitude, duration)
+        return y_new, k + 1, change(y, y_new)
+
+    inf = jnp.asarray(jnp.inf, y0.dtype)
+    y, k, c = lax.while_loop(cond, body, (y0, jnp.zeros((), jnp.int32), inf))
+    return SteadyState(state=y, n_beats=k, converged=c <= 1.0, change=c)
+
+
+def steady_state(
+    cell: AbstractCellModel,
+    bcl: float,
+    dt: float,
+    *,
+    stimulus_amplitude: ScalarLike | Float[ArrayLike, "..."],
+    stimulus_duration: ScalarLike = 1.0,
+    max_beats: int = 1000,
+    rtol: float = 1e-4,
+    atol: float = 1e-8,
+    y0: ArrayLike | None = None,
+    scheme: AbstractReaction | None = None,
+) -> SteadyState:
+    r"""Pace until the state at the start of a beat stops changing from beat to beat.
+
+    Beats are paced as in [`pace`][msim.protocols.pace] until every state of every cell
+    satisfies
+
+    $$ |y_{k+1} - y_k| \le \mathrm{atol} + \mathrm{rtol}\, |y_k| $$
+
+    between consecutive beat starts (a periodic steady state, to that tolerance), or until
+    ``max_beats`` beats. A cell with alternans never converges at period one: check
+    ``converged``.
+
+    Not reverse-differentiable: the number of beats is found by a `lax.while_loop`. For
+    gradients, pace a fixed number of beats with ``pace(..., prepace=n)`` (or start `pace`
+    from this state with ``y0=`` and treat the state as a constant).
+
+    Args:
+        cell, bcl, dt, stimulus_amplitude, stimulus_duration, y0, scheme: as for `pace`.
+        max_beats: the most beats to pace.
+        rtol, atol: relative and absolute tolerances on the change of each state over one
+            beat (``atol`` in each state's unit: keep it below the smallest concentrations of
+            interest, e.g. 1e-8 mM for calcium).
+
+    Returns:
+        A [`SteadyState`][msim.protocols.SteadyState]: the state, the number of beats paced,
+        whether it converged and the last scaled change.
+    """
+    n_steps = steps_in(bcl, dt, "bcl")
+    max_beats = _check_count(max_beats, "max_beats", 1)
+    if not (rtol >= 0 and atol >= 0 and rtol + atol > 0):
+        raise ValueError(f"rtol and atol must be >= 0 and not both 0, got {rtol}, {atol}.")
+    y = initial_grid_state(cell, y0)
+    amplitude = parameter(stimulus_amplitude).astype(y.dtype)
+    duration = parameter(stimulus_duration).astype(y.dtype)
+    return _steady_state(
+        cell, y, amplitude, duration, RushLarsen() if scheme is None else scheme, float(bcl),
+        float(dt), n_steps, max_beats,
+        float(rtol), float(atol),
+    )  # fmt: skip
