@@ -82,9 +82,10 @@ class BuenoOrovio(AbstractCellModel):
     $$
 
     ``u`` is the dimensionless membrane voltage (0 at rest, about 1.5 at the peak); the paper
-    maps it to mV by $V = 85.7 u - 84$ for the EPI set (rest -84 mV, peak about +45 mV). The
-    gates ``v`` (fast inward), ``w`` (slow inward) and ``s`` (slow inward activation) are
-    dimensionless and declared gates: each has the form $(g_\infty - g)/\tau_g$ for frozen $u$
+    maps it to mV by $V = 85.7 u - 84$ for the EPI set (rest -84 mV; the EPI peak u = 1.46 is
+    +42 mV). The gates ``v`` (fast inward), ``w`` (slow inward) and ``s`` (slow inward
+    activation) are dimensionless and declared gates: each has the form
+    $(g_\infty - g)/\tau_g$ for frozen $u$
     ($v$: $g_\infty = (1 - H(u - \theta_v))v_\infty$, $\tau = \tau_v^-$ or $\tau_v^+$; $w$
     likewise; $s$ as written), so Rush-Larsen steps integrate them exactly. Time in ms,
     ``I_stim`` in 1/ms (units of du/dt; positive depolarises).
@@ -101,8 +102,8 @@ class BuenoOrovio(AbstractCellModel):
     Good values: Rush-Larsen steps of dt = 0.01-0.05 ms; ``i_stim = 0.5`` for 1 ms excites a
     resting cell (the CellML file's $-0.5$ uA/cm$^2$ stimulus with $C_m = 1$). In tissue the
     paper's diffusivity is 1.171 cm$^2$/s = 0.1171 mm$^2$/ms, with dx = 0.1-0.25 mm; a plane
-    wave then travels at about 0.7 mm/ms. One beat from rest gives an EPI APD90 of about 270 ms
-    (the paper's 1 Hz steady state, Fig. 2, is close to it). The rest state is $u = 0$,
+    wave then travels at about 0.7 mm/ms. EPI APD90: 273 ms for one beat from rest, 270 ms at
+    1 Hz (the paper's value is about 270 ms). The rest state is $u = 0$,
     $v = w = 1$, $s = (1 + \tanh(-k_s u_s))/2$ (about 0.02), an exact fixed point.
 
     Reference: A. Bueno-Orovio, E. M. Cherry, F. H. Fenton, "Minimal model for human

@@ -91,7 +91,8 @@ class FentonKarma(AbstractCellModel):
 
     Good values: Rush-Larsen (or forward Euler) steps of dt = 0.02-0.1 ms; a stimulus of
     ``i_stim = 0.5`` for 1 ms excites a resting cell; with D = 0.1 mm$^2$/ms (1 cm$^2$/s, as
-    in the papers) and dx = 0.25 mm a plane wave travels at about 0.3-0.5 mm/ms. The resting
+    in the papers) and dx = 0.25 mm a plane wave travels at 0.28-0.70 mm/ms depending on the
+    set (BR 0.44). The resting
     state is $u \approx 0$, $v = w = 1$ ($u$ is very slightly positive because
     $1 + \tanh(-k u_c^{si})$ is not exactly 0; `initial_state` solves for it).
 
