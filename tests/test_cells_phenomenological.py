@@ -301,3 +301,22 @@ def test_barkley_gradient_through_a_cable():
     assert 0.1 < float(front(a)) < 0.9  # inside the front
     fd = float((front(a + 1e-5) - front(a - 1e-5)) / 2e-5)
     assert float(jax.grad(front)(a)) == pytest.approx(fd, rel=1e-6)
+
+
+# --- float32 and recompilation --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cell", [FentonKarma(), BuenoOrovio()], ids=["FK", "BO"])
+def test_float32_beat_and_no_recompile(cell):
+    """A model with float32 parameters runs in float32 (strict promotion: nothing is promoted)
+    with APD90 within 0.5 ms of float64; a new parameter value does not recompile."""
+    dt = 0.02
+    cell32 = jax.tree.map(lambda x: x.astype(jnp.float32), cell)
+    v64 = pace_once(cell, n_steps=20_000, dt=dt)
+    v32 = pace_once(cell32, n_steps=20_000, dt=dt)
+    assert v32.dtype == jnp.float32 and cell32.initial_state().dtype == jnp.float32
+    assert abs(apd90(v32, dt) - apd90(v64, dt)) < 0.5
+
+    before = pace_once._cache_size()
+    pace_once(eqx.tree_at(lambda m: m.tau_si, cell, jnp.asarray(30.0)), n_steps=20_000, dt=dt)
+    assert pace_once._cache_size() == before
