@@ -5,7 +5,7 @@ import pytest
 
 import msim
 from msim.cells import AlievPanfilov, MitchellSchaeffer, TenTusscherPanfilov2006
-from msim.protocols import _pacing, measure, pace, restitution, steady_state
+from msim.protocols import _pacing, _restitution, measure, pace, restitution, steady_state
 
 # Mitchell-Schaeffer in ms with a 1 ms pulse of 0.2/ms (v rises by about 0.2 > v_gate); Aliev-
 # Panfilov in model time units with a pulse of 1 per time unit.
@@ -31,7 +31,7 @@ def _by_hand(cell, bcl, dt, n_beats, amplitude, duration):
 
 @pytest.mark.parametrize(
     "cell, bcl, dt, amplitude",
-    [(AlievPanfilov(), 30.0, 0.05, AP_STIM), (MitchellSchaeffer(), 500.0, 0.2, MS_STIM)],
+    [(AlievPanfilov(), 30.0, 0.05, AP_STIM), (MitchellSchaeffer(), 500.0, 0.5, MS_STIM)],
 )
 def test_pace_is_stepping_rush_larsen_by_hand(cell, bcl, dt, amplitude):
     expected, y_end = _by_hand(cell, bcl, dt, 2, amplitude, 1.0)
@@ -53,6 +53,10 @@ def test_pace_is_stepping_rush_larsen_by_hand(cell, bcl, dt, amplitude):
     y_mid = coarse.states[:, 0, 10]  # t = 50 dt: no stimulus
     dvdt = cell.rhs(jnp.asarray(bcl + 50 * dt), y_mid, jnp.asarray(0.0))[cell.voltage_index]
     np.testing.assert_allclose(coarse.dvdt[0, 10], dvdt, rtol=1e-12)
+    # At t = 0 the stimulus is on, and the recorded dV/dt includes it.
+    y_0 = coarse.states[:, 0, 0]
+    dvdt_0 = cell.rhs(jnp.asarray(bcl), y_0, jnp.asarray(amplitude))[cell.voltage_index]
+    np.testing.assert_allclose(coarse.dvdt[0, 0], dvdt_0, rtol=1e-12)
 
 
 def test_trace_joins_the_beats():
@@ -86,20 +90,20 @@ def test_pace_is_vectorised_over_cells_and_vmaps_over_batches():
     amplitude = jnp.asarray([0.2, 0.3, 0.2])
     kwargs = dict(prepace=1, save_every=1.0)  # bcl 500 ms: every beat excites
     together = pace(
-        MitchellSchaeffer(tau_close=tau_close), 500.0, 1, 0.2, stimulus_amplitude=amplitude,
+        MitchellSchaeffer(tau_close=tau_close), 500.0, 1, 0.5, stimulus_amplitude=amplitude,
         **kwargs,
     )  # fmt: skip
     assert together.v.shape == (3, 1, 501)
     assert together.final_state.shape == (2, 3)
     for i in range(3):
         alone = pace(
-            MitchellSchaeffer(tau_close=tau_close[i]), 500.0, 1, 0.2,
+            MitchellSchaeffer(tau_close=tau_close[i]), 500.0, 1, 0.5,
             stimulus_amplitude=amplitude[i], **kwargs,
         )  # fmt: skip
         np.testing.assert_allclose(together.v[i], alone.v, rtol=1e-12, atol=1e-14)
 
     def apd90(tc):
-        r = pace(MitchellSchaeffer(tau_close=tc), 500.0, 1, 0.2, stimulus_amplitude=0.2, **kwargs)
+        r = pace(MitchellSchaeffer(tau_close=tc), 500.0, 1, 0.5, stimulus_amplitude=0.2, **kwargs)
         return measure(r.v, r.t).apd[..., 0]
 
     batch = jax.vmap(apd90)(jnp.stack([tau_close, tau_close + 10.0]))  # (2 sets, 3 cells, 1)
@@ -109,16 +113,31 @@ def test_pace_is_vectorised_over_cells_and_vmaps_over_batches():
     assert bool(jnp.all(batch[1] > batch[0]))
 
 
-def test_pace_does_not_recompile_for_new_values():
+def test_entry_points_do_not_recompile_for_new_values():
     def run(tau_close, amplitude):
-        return pace(
-            MitchellSchaeffer(tau_close=tau_close), 50.0, 1, 0.5, stimulus_amplitude=amplitude
+        cell = MitchellSchaeffer(tau_close=tau_close)
+        pace(cell, 50.0, 1, 0.5, stimulus_amplitude=amplitude)
+        steady_state(cell, 50.0, 0.5, stimulus_amplitude=amplitude, max_beats=2)
+        restitution(
+            cell, 50.0, np.asarray([30.0, 40.0]), 1, 0.5, stimulus_amplitude=amplitude, window=10.0
         )
 
     run(140.0, 0.2)
-    before = _pacing._TRACE_COUNT
+    counts = (_pacing._TRACE_COUNT, _pacing._STEADY_TRACE_COUNT, _restitution._TRACE_COUNT)
     run(160.0, 0.3)
-    assert before == _pacing._TRACE_COUNT
+    assert counts == (_pacing._TRACE_COUNT, _pacing._STEADY_TRACE_COUNT, _restitution._TRACE_COUNT)
+
+
+def test_pace_in_float32_agrees_with_float64():
+    f32 = MitchellSchaeffer(*(jnp.asarray(x, jnp.float32) for x in (0.3, 6.0, 120.0, 150.0, 0.13)))
+    results = [
+        pace(cell, 500.0, 1, 0.5, stimulus_amplitude=MS_STIM, prepace=1)
+        for cell in (f32, MitchellSchaeffer())
+    ]
+    assert results[0].v.dtype == results[0].final_state.dtype == jnp.float32
+    apds = [measure(r.v, r.t).apd for r in results]
+    assert apds[0].dtype == jnp.float32
+    np.testing.assert_allclose(apds[0], apds[1], rtol=1e-5)
 
 
 def test_measure_of_a_trapezoid_is_exact():
@@ -199,7 +218,7 @@ def test_restitution_is_vectorised_over_cells():
 def test_gradient_of_apd90_matches_finite_differences():
     def apd90(tau_close, tau_open):
         cell = MitchellSchaeffer(tau_close=tau_close, tau_open=tau_open)
-        r = pace(cell, 500.0, 1, 0.2, stimulus_amplitude=MS_STIM, prepace=1)
+        r = pace(cell, 500.0, 1, 0.5, stimulus_amplitude=MS_STIM, prepace=1)
         return measure(r.v[0], r.t).apd[0]
 
     x = (jnp.asarray(150.0), jnp.asarray(120.0))
@@ -236,9 +255,13 @@ def test_bad_input_is_reported():
 def test_tp06_epi_at_1hz():
     # Two beats from the CellML initial state at 1 Hz, Rush-Larsen dt = 0.02 ms.
     result = pace(
-        TenTusscherPanfilov2006(), 1000.0, 2, 0.02, stimulus_amplitude=52.0, save_every=0.1
-    )
+        TenTusscherPanfilov2006(), 1000.0, 2, 0.02, stimulus_amplitude=52.0, save_every=0.1,
+        save_dvdt=True,
+    )  # fmt: skip
     m = measure(result.v, result.t, (50, 90))
+    # The model's dV/dt at the 0.1 ms samples (the finite difference is a mean over 0.1 ms).
+    from_rhs = measure(result.v, result.t, (90,), dvdt=result.dvdt).dvdt_max
+    assert np.all((from_rhs > 250) & (from_rhs < 450)), from_rhs
     assert np.all((m.apd_at(90) > 270) & (m.apd_at(90) < 315)), m.apd_at(90)
     assert np.all(np.abs(m.v_rest + 86.0) < 1.0), m.v_rest
     assert np.all((m.v_peak > 25) & (m.v_peak < 45)), m.v_peak

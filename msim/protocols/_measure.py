@@ -98,6 +98,20 @@ def measure(
     trace = trace.astype(dtype)
     ts = ts.astype(dtype)
 
+    if dvdt is not None:
+        dvdt = jnp.asarray(dvdt).astype(dtype)
+        if dvdt.shape != trace.shape:
+            raise ValueError(f"dvdt has shape {dvdt.shape}; it must match trace {trace.shape}.")
+    threshold = None if upstroke_threshold is None else jnp.asarray(upstroke_threshold, dtype)
+    return _measure(trace, ts, dvdt, threshold, percents)
+
+
+@eqx.filter_jit
+def _measure(
+    trace: Array, ts: Array, dvdt: Array | None, threshold: Array | None, percents: tuple
+) -> Measurements:
+    # One compiled program: run op by op, the dozens of small reductions below each
+    # compile on first use, which costs seconds.
     v_rest = trace[..., 0]
     peak_index = jnp.argmax(trace, axis=-1)
     v_peak = jnp.max(trace, axis=-1)
@@ -106,12 +120,10 @@ def measure(
     if dvdt is None:
         slopes = jnp.diff(trace, axis=-1) / jnp.diff(ts).reshape((1,) * (trace.ndim - 1) + (-1,))
     else:
-        slopes = jnp.asarray(dvdt).astype(dtype)
-        if slopes.shape != trace.shape:
-            raise ValueError(f"dvdt has shape {slopes.shape}; it must match trace {trace.shape}.")
+        slopes = dvdt
     dvdt_max = jnp.max(slopes, axis=-1)
     apds = jnp.stack(
-        [apd(trace, ts, p, upstroke_threshold=upstroke_threshold, v_rest=v_rest) for p in percents],
+        [apd(trace, ts, p, upstroke_threshold=threshold, v_rest=v_rest) for p in percents],
         axis=-1,
     )
     return Measurements(

@@ -18,7 +18,9 @@ from ..cells import AbstractCellModel
 from ..solve import RushLarsen
 from ..solve._schemes import AbstractReaction
 
-_TRACE_COUNT = 0  # incremented when `_pace` is traced: tests check that new values do not retrace
+# Incremented when `_pace` / `_steady_state` are traced: tests check new values do not retrace.
+_TRACE_COUNT = 0
+_STEADY_TRACE_COUNT = 0
 
 
 def steps_in(duration: float, dt: float, what: str) -> int:
@@ -342,6 +344,9 @@ class SteadyState(eqx.Module):
 
 @eqx.filter_jit
 def _steady_state(cell, y0, amplitude, duration, scheme, bcl, dt, n_steps, max_beats, rtol, atol):
+    global _STEADY_TRACE_COUNT
+    _STEADY_TRACE_COUNT += 1
+
     def change(y_old, y_new):
         return jnp.max(jnp.abs(y_new - y_old) / (atol + rtol * jnp.abs(y_old)))
 

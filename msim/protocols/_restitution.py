@@ -16,6 +16,8 @@ from ..solve import RushLarsen
 from ..solve._schemes import AbstractReaction
 from ._pacing import initial_grid_state, prepace_beats, steps_in
 
+_TRACE_COUNT = 0  # incremented when `_restitution` is traced (no-recompile tests)
+
 
 class Restitution(eqx.Module):
     """The result of `restitution`; the last axis runs over the S2 coupling intervals.
@@ -41,6 +43,8 @@ def _restitution(
     cell, y0, intervals, amplitude, s2_amplitude, duration, scheme, s1_bcl, dt, n_s1_steps,
     n_s1, n_total, every, percent,
 ):  # fmt: skip
+    global _TRACE_COUNT
+    _TRACE_COUNT += 1
     vi = cell.voltage_index
     dtype = y0.dtype
     y_last = prepace_beats(cell, scheme, y0, n_s1 - 1, n_s1_steps, dt, s1_bcl, amplitude, duration)
