@@ -7,6 +7,8 @@ model's units of dV/dt (mV/ms = uA/uF for physiological models, 1/time for dimen
 ones), positive depolarising.
 """
 
+import functools
+
 import equinox as eqx
 import jax
 import jax.lax as lax
@@ -86,10 +88,13 @@ def _beat_steps(
     """Steps ``first .. first + count - 1`` of a beat that starts at ``t_start``.
 
     Step ``j`` covers ``[j dt, (j + 1) dt)`` after the beat's start and is stimulated when its
-    midpoint lies in the pulse ``[0, duration)`` (the rule of `msim.simulate`).
+    midpoint lies in the pulse ``[0, duration)`` (the rule of `msim.simulate`). Each step is
+    checkpointed: reverse mode keeps the state before each step, not every intermediate of
+    the model's right-hand side (tens of values per state for an ionic model).
     """
     dtype = y.dtype
 
+    @functools.partial(jax.checkpoint, prevent_cse=False)
     def body(j, y):
         t_local = jnp.asarray(first + j).astype(dtype) * dt
         on = (t_local + 0.5 * dt < duration).astype(dtype)
@@ -113,7 +118,7 @@ def prepace_beats(
     """``n_beats`` unrecorded beats: a scan over beats of a loop over steps.
 
     Forward memory is one state, whatever ``n_beats``; each beat is checkpointed, so reverse
-    mode keeps one state per beat plus one beat's intermediates.
+    mode keeps one state per beat plus, while it recomputes a beat, one state per step.
     """
     if n_beats == 0:
         return y
@@ -271,7 +276,8 @@ def pace(
     parameters and the stimulus are traced and differentiable).
 
     Prepacing is a scan over beats with a loop over steps inside: forward memory does not
-    grow with ``prepace``; reverse mode checkpoints each beat (one state per beat is kept).
+    grow with ``prepace``; reverse mode checkpoints each beat (one state per beat is kept) and
+    each step (one state per step of the beat being recomputed, and of the recorded beats).
 
     Args:
         cell: the cell model; its parameters may be scalars or per-cell arrays.

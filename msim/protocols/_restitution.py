@@ -1,5 +1,6 @@
 """S1-S2 restitution of the action potential duration, all coupling intervals at once."""
 
+import functools
 import math
 
 import equinox as eqx
@@ -54,6 +55,8 @@ def _restitution(
     ts = jnp.arange(n_samples).astype(dtype) * (every * dt)
 
     def one_interval(interval):
+        # Checkpointed steps: reverse mode keeps one state per step (see `_pacing._beat_steps`).
+        @functools.partial(jax.checkpoint, prevent_cse=False)
         def body(j, y):
             t_local = j.astype(dtype) * dt
             mid = t_local + 0.5 * dt
