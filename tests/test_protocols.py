@@ -85,6 +85,29 @@ def test_prepacing_reaches_a_periodic_steady_state():
     assert not bool(capped.converged) and int(capped.n_beats) == 3
 
 
+def test_prepacing_memory_does_not_grow_with_the_number_of_beats():
+    # Compiled (not run): forward temporaries are the same for 1 and 1000 prepace beats;
+    # reverse mode keeps one state per beat (1600 bytes here) and nothing else per beat.
+    n_cells = 100
+    y0 = jnp.zeros((2, n_cells)).at[1].set(1.0)
+
+    def final(tau_close, prepace):
+        cell = MitchellSchaeffer(tau_close=tau_close)
+        return pace(cell, 50.0, 1, 0.5, stimulus_amplitude=MS_STIM, prepace=prepace, y0=y0)
+
+    def temp_bytes(f):
+        analysis = jax.jit(f).lower(jnp.full(n_cells, 150.0)).compile().memory_analysis()
+        if analysis is None:
+            pytest.skip("this backend reports no memory analysis")
+        return analysis.temp_size_in_bytes
+
+    forward = [temp_bytes(lambda tc, n=n: final(tc, n).final_state) for n in (1, 1000)]
+    assert forward[1] <= forward[0] + 1024, forward
+    backward = [temp_bytes(jax.grad(lambda tc, n=n: final(tc, n).v.sum())) for n in (1, 1000)]
+    state_bytes = y0.size * 8
+    assert backward[1] - backward[0] <= 1.1 * 999 * state_bytes, backward
+
+
 def test_pace_is_vectorised_over_cells_and_vmaps_over_batches():
     tau_close = jnp.asarray([120.0, 150.0, 180.0])
     amplitude = jnp.asarray([0.2, 0.3, 0.2])
