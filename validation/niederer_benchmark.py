@@ -93,12 +93,64 @@ def run_case(dx: float, dt: float, t_end: float = 150.0) -> dict:
     return record
 
 
+def report(path: pathlib.Path) -> None:
+    """Write the Markdown table and the diagonal plot from the JSON lines of earlier runs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    by_case = {(r["dx"], r["dt"]): r for r in records}  # the latest run of each case
+    lines = [
+        "# N-version benchmark (Niederer et al. 2011) with msim",
+        "",
+        "TP06 epi, 20 x 7 x 3 mm slab, harmonic bidomain conductivities, cell-centred finite",
+        "differences with explicit (sub-stepped) diffusion and Rush-Larsen, float64, on the",
+        "2-core development CPU. Activation time: V crosses 0 mV upwards (interpolated in time);",
+        "points by trilinear interpolation between cell centres (see the script's docstring).",
+        "",
+        "| dx (mm) | dt (ms) | cells | P1 (ms) | P8 (ms) | P9 (ms) | run time (s) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for dx in (0.5, 0.2, 0.1):
+        for dt in (0.05, 0.01, 0.005):
+            r = by_case.get((dx, dt))
+            if r is None:
+                lines.append(f"| {dx} | {dt} | - | not run | | | |")
+                continue
+            lines.append(
+                f"| {dx} | {dt} | {r['cells']} | {r['P1']:.2f} | {r['P8']:.2f} | {r['P9']:.2f} "
+                f"| {r['seconds']:.0f} |"
+            )
+    lines += ["", "![diagonal](niederer_benchmark.png)", ""]
+    (HERE / "niederer_benchmark.md").write_text("\n".join(lines))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    distance = np.linspace(0, 1, 101) * float(np.linalg.norm(SLAB))
+    for (dx, dt), r in sorted(by_case.items()):
+        ax.plot(distance, r["diagonal"], label=f"dx {dx} mm, dt {dt} ms")
+    ax.set(
+        xlabel="distance along P1 -> P8 (mm)",
+        ylabel="activation time (ms)",
+        title="N-version benchmark, msim",
+    )
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(HERE / "niederer_benchmark.png", dpi=110)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--report", action="store_true", help="only write the report from earlier runs"
+    )
     parser.add_argument("--dx", type=float, nargs="+", default=[0.5, 0.2, 0.1])
     parser.add_argument("--dt", type=float, nargs="+", default=[0.05, 0.01, 0.005])
     parser.add_argument("--t-end", type=float, default=150.0)
     args = parser.parse_args()
+    if args.report:
+        report(HERE / "niederer_benchmark.jsonl")
+        return
     records = []
     out = HERE / "niederer_benchmark.jsonl"
     for dx in args.dx:
@@ -109,6 +161,7 @@ def main():
     with out.open("a") as f:
         for r in records:
             f.write(json.dumps(r) + "\n")
+    report(out)
 
 
 if __name__ == "__main__":
