@@ -6,6 +6,7 @@ from .._convert import parameter as parameter
 from ._aliev_panfilov import AlievPanfilov as AlievPanfilov
 from ._barkley import Barkley as Barkley
 from ._base import AbstractCellModel as AbstractCellModel
+from ._beeler_reuter import BeelerReuter1977 as BeelerReuter1977
 from ._bueno_orovio import BuenoOrovio as BuenoOrovio
 from ._cellml import (
     CellMLImportError as CellMLImportError,
@@ -15,6 +16,7 @@ from ._cellml import (
 )
 from ._fenton_karma import FentonKarma as FentonKarma
 from ._fitzhugh_nagumo import FitzHughNagumo as FitzHughNagumo
+from ._luo_rudy_1991 import LuoRudy1991 as LuoRudy1991
 from ._mitchell_schaeffer import MitchellSchaeffer as MitchellSchaeffer
 from ._reaction import FisherKPP as FisherKPP, Nagumo as Nagumo
 from ._registry import available as available

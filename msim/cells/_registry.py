@@ -3,9 +3,11 @@
 from ._aliev_panfilov import AlievPanfilov
 from ._barkley import Barkley
 from ._base import AbstractCellModel
+from ._beeler_reuter import BeelerReuter1977
 from ._bueno_orovio import BuenoOrovio
 from ._fenton_karma import FentonKarma
 from ._fitzhugh_nagumo import FitzHughNagumo
+from ._luo_rudy_1991 import LuoRudy1991
 from ._mitchell_schaeffer import MitchellSchaeffer
 from ._reaction import FisherKPP, Nagumo
 from ._tentusscher_panfilov_2006 import TenTusscherPanfilov2006
@@ -17,6 +19,8 @@ _MODELS: tuple[type[AbstractCellModel], ...] = (
     FentonKarma,
     BuenoOrovio,
     Barkley,
+    BeelerReuter1977,
+    LuoRudy1991,
     TenTusscherPanfilov2006,
     Nagumo,
     FisherKPP,
