@@ -6,6 +6,7 @@ import jax.numpy as jnp
 from .._convert import parameter
 from .._types import Array, Float
 from ._base import AbstractCellModel
+from ._gating import inf_tau
 
 # The CellML file's initial values, in `state_names` order.
 _INITIAL = (-83.853, 0.00187018, 0.9804713, 0.98767124, 0.00316354, 0.99427859, 0.16647703, 0.0002)
@@ -177,11 +178,7 @@ class LuoRudy1991(AbstractCellModel):
     gate_indices: ClassVar[tuple[int, ...]] = (1, 2, 3, 4, 5, 6)
 
     def gate_rates(self, t: Float[Array, ""], y: Array) -> tuple[Array, Array]:
-        alphas, betas = _alpha_beta(y[0])
-        return (
-            jnp.stack([a / (a + b) for a, b in zip(alphas, betas, strict=True)]),
-            jnp.stack([1.0 / (a + b) for a, b in zip(alphas, betas, strict=True)]),
-        )
+        return inf_tau(*_alpha_beta(y[0]))
 
     def rhs(self, t: Float[Array, ""], y: Array, i_stim: Array) -> Array:
         v, m, h, j, d, f, x, ca_i = (y[i] for i in range(8))
