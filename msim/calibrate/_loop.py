@@ -13,9 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm.auto import tqdm
 
 from .._atomic import atomic_write
+from .._progress import tqdm
 from .._types import Array
 from ._gradients import resolve_mode, scalar_loss, value_and_grad
 from ._parameters import Selection

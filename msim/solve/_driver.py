@@ -1,19 +1,12 @@
 """`run`: the driver for long runs, `simulate` in chunks with a progress bar."""
 
 import math
-import warnings
 from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
-from tqdm import TqdmWarning
 
-with warnings.catch_warnings():
-    # In Jupyter without ipywidgets, tqdm.auto warns and falls back to the text bar, which
-    # works there too; the warning would only clutter every notebook that imports msim.
-    warnings.simplefilter("ignore", TqdmWarning)
-    from tqdm.auto import tqdm
-
+from .._progress import tqdm
 from .._types import Array
 from ._problem import AbstractProblem
 from ._simulate import check_times, simulate
