@@ -401,15 +401,14 @@ def from_myokit(
     if voltage is None:
         voltage = by_oxmeta.get("membrane_voltage")
     if voltage is None:
+        volt = myokit.parse_unit("V")
         candidates = []
         for s in model.states():
             try:
-                if s.unit() is not None and myokit.Unit.can_convert(
-                    s.unit(), myokit.parse_unit("V")
-                ):
+                if s.unit() is not None and myokit.Unit.can_convert(s.unit(), volt):
                     candidates.append(s.qname())
-            except Exception:
-                pass
+            except myokit.MyokitError:  # a unit Myokit cannot reason about: not the voltage
+                continue
         if len(candidates) != 1:
             raise CellMLImportError(
                 f"{source}: cannot identify the membrane voltage (no oxmeta:membrane_voltage "
