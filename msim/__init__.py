@@ -21,6 +21,7 @@ from .solve import (
     Heun as Heun,
     Monodomain as Monodomain,
     ReactionDiffusion as ReactionDiffusion,
+    RosenbrockEuler as RosenbrockEuler,
     RushLarsen as RushLarsen,
     Save as Save,
     Solution as Solution,

@@ -151,17 +151,14 @@ def main():
     if args.report:
         report(HERE / "niederer_benchmark.jsonl")
         return
-    records = []
     out = HERE / "niederer_benchmark.jsonl"
     for dx in args.dx:
         for dt in args.dt:
             r = run_case(dx, dt, args.t_end)
-            records.append(r)
             print(json.dumps({k: v for k, v in r.items() if k != "diagonal"}), flush=True)
-    with out.open("a") as f:
-        for r in records:
-            f.write(json.dumps(r) + "\n")
-    report(out)
+            with out.open("a") as f:  # one case at a time: a long sweep keeps what it finished
+                f.write(json.dumps(r) + "\n")
+            report(out)
 
 
 if __name__ == "__main__":

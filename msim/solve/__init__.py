@@ -13,6 +13,7 @@ from ._schemes import (
     ForwardEuler as ForwardEuler,
     Godunov as Godunov,
     Heun as Heun,
+    RosenbrockEuler as RosenbrockEuler,
     RushLarsen as RushLarsen,
     Strang as Strang,
 )
