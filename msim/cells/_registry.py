@@ -5,10 +5,12 @@ from ._barkley import Barkley
 from ._base import AbstractCellModel
 from ._beeler_reuter import BeelerReuter1977
 from ._bueno_orovio import BuenoOrovio
+from ._courtemanche_ramirez_nattel_1998 import CourtemancheRamirezNattel1998
 from ._fenton_karma import FentonKarma
 from ._fitzhugh_nagumo import FitzHughNagumo
 from ._luo_rudy_1991 import LuoRudy1991
 from ._mitchell_schaeffer import MitchellSchaeffer
+from ._ohara_rudy_2011 import OHaraRudy2011
 from ._reaction import FisherKPP, Nagumo
 from ._tentusscher_panfilov_2006 import TenTusscherPanfilov2006
 
@@ -22,6 +24,8 @@ _MODELS: tuple[type[AbstractCellModel], ...] = (
     BeelerReuter1977,
     LuoRudy1991,
     TenTusscherPanfilov2006,
+    OHaraRudy2011,
+    CourtemancheRamirezNattel1998,
     Nagumo,
     FisherKPP,
 )
