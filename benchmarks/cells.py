@@ -36,6 +36,8 @@ DT = {
     "Barkley": 0.005,
     "BeelerReuter1977": 0.02,
     "LuoRudy1991": 0.02,
+    "CourtemancheRamirezNattel1998": 0.02,
+    "OHaraRudy2011": 0.01,
 }
 
 
@@ -45,15 +47,20 @@ def sheet(cell, n: int, dtype) -> msim.Monodomain:
     return msim.Monodomain(cell, grid, jnp.asarray(0.01, dtype), stimulus=stim)
 
 
-def timed(problem, dt: float, steps: int, repeats: int) -> tuple[float, float]:
+def timed(problem, dt: float, steps: int, repeats: int, reaction=None) -> tuple[float, float]:
     save = msim.Save(snapshots=False, activation=False)
+
+    def call():
+        sol = msim.simulate(problem, steps * dt, dt, save=save, reaction=reaction)
+        jax.block_until_ready(sol.final_state)
+
     start = time.perf_counter()
-    jax.block_until_ready(msim.simulate(problem, steps * dt, dt, save=save).final_state)
+    call()
     first = time.perf_counter() - start
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        jax.block_until_ready(msim.simulate(problem, steps * dt, dt, save=save).final_state)
+        call()
         times.append(time.perf_counter() - start)
     run = statistics.median(times)
     return max(first - run, 0.0), run
@@ -98,6 +105,27 @@ def main():
                     "compile_s": compile_s,
                     "run_s": run_s,
                     "cell_steps_per_s": cell_steps / run_s,
+                }
+            )
+    # The implicit reaction step against the default, on the largest model (float64).
+    if not args.models or "OHaraRudy2011" in args.models:
+        cell = msim.cells.OHaraRudy2011()
+        problem = sheet(cell, args.size, jnp.float64)
+        for scheme in (msim.RushLarsen(), msim.RosenbrockEuler()):
+            compile_s, run_s = timed(problem, 0.01, args.steps, args.repeats, reaction=scheme)
+            emit(
+                {
+                    "case": "reaction_scheme_2d",
+                    "model": "OHaraRudy2011",
+                    "scheme": type(scheme).__name__,
+                    "dtype": "float64",
+                    "n": args.size,
+                    "steps": args.steps,
+                    "dt": 0.01,
+                    "device": device_kind(),
+                    "compile_s": compile_s,
+                    "run_s": run_s,
+                    "cell_steps_per_s": args.size**2 * args.steps / run_s,
                 }
             )
     # TP06 on the N-version slab.

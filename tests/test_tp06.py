@@ -1,6 +1,6 @@
 """ten Tusscher-Panfilov 2006: structure, agreement with Myokit on the CellML files, gradients.
 
-The full 10-beat comparison of all three variants is validation/tp06_vs_myokit.py.
+The full 10-beat comparison of all three variants is validation/cells_vs_myokit.py.
 """
 
 import functools
