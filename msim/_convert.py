@@ -1,3 +1,5 @@
+from typing import cast
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,6 +14,12 @@ def parameter(value) -> Array:
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
     return x
+
+
+def optional_parameter(value) -> Array:
+    """Converter of parameters whose default depends on a static choice (a cell type): ``None``
+    passes through, for ``__post_init__`` to replace; anything else is a `parameter`."""
+    return cast(Array, None) if value is None else parameter(value)
 
 
 def concrete(x) -> np.ndarray | None:

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 from .._convert import parameter
 from .._types import Array, Float
 from ._base import AbstractCellModel
+from ._gating import boltzmann, lr_sodium_hj_rates
 
 # The CellML file's initial values, in `state_names` order.
 _INITIAL = (
@@ -17,11 +18,6 @@ _INITIAL = (
 # Half-width (mV) of the windows in which the CellML file replaces a removable 0/0 by its
 # limit value.
 _WINDOW = 1e-10
-
-
-def _sigmoid(x: Array) -> Array:
-    """``1 / (1 + exp(x))``: the Boltzmann form of most steady states below."""
-    return 1.0 / (1.0 + jnp.exp(x))
 
 
 def _singular(x: Array, general, value: float, slope: float) -> Array:
@@ -46,37 +42,19 @@ def _gates(v: Array, ca_i: Array, fn: Array, k_q10: Array) -> tuple[Array, Array
     x = v + 47.13
     alpha_m = _singular(x, lambda x: 0.32 * x / -jnp.expm1(-0.1 * x), 3.2, 0.16)
     beta_m = 0.08 * jnp.exp(-v / 11.0)
-    low = v < -40.0
-    alpha_h = jnp.where(low, 0.135 * jnp.exp((v + 80.0) / -6.8), 0.0)
-    beta_h = jnp.where(
-        low,
-        3.56 * jnp.exp(0.079 * v) + 310000.0 * jnp.exp(0.35 * v),
-        1.0 / (0.13 * (1.0 + jnp.exp((v + 10.66) / -11.1))),
-    )
-    alpha_j = jnp.where(
-        low,
-        (-127140.0 * jnp.exp(0.2444 * v) - 3.474e-5 * jnp.exp(-0.04391 * v))
-        * (v + 37.78)
-        / (1.0 + jnp.exp(0.311 * (v + 79.23))),
-        0.0,
-    )
-    beta_j = jnp.where(
-        low,
-        0.1212 * jnp.exp(-0.01052 * v) / (1.0 + jnp.exp(-0.1378 * (v + 40.14))),
-        0.3 * jnp.exp(-2.535e-7 * v) / (1.0 + jnp.exp(-0.1 * (v + 32.0))),
-    )
+    alpha_h, beta_h, alpha_j, beta_j = lr_sodium_hj_rates(v)
 
     # Transient outward (oa, oi) and ultrarapid delayed rectifier (ua, ui) K+ currents.
     alpha_oa = 0.65 / (jnp.exp((v + 10.0) / -8.5) + jnp.exp((v + 10.0 - 40.0) / -59.0))
     beta_oa = 0.65 / (2.5 + jnp.exp((v + 10.0 + 72.0) / 17.0))
-    oa_inf = _sigmoid((v + 10.0 + 10.47) / -17.54)
+    oa_inf = boltzmann((v + 10.0 + 10.47) / -17.54)
     alpha_oi = 1.0 / (18.53 + jnp.exp((v + 10.0 + 103.7) / 10.95))
     beta_oi = 1.0 / (35.56 + jnp.exp((v + 10.0 - 8.74) / -7.44))
-    oi_inf = _sigmoid((v + 10.0 + 33.1) / 5.3)
-    ua_inf = _sigmoid((v + 10.0 + 20.3) / -9.6)
+    oi_inf = boltzmann((v + 10.0 + 33.1) / 5.3)
+    ua_inf = boltzmann((v + 10.0 + 20.3) / -9.6)
     alpha_ui = 1.0 / (21.0 + jnp.exp((v + 10.0 - 195.0) / -28.0))
     beta_ui = 1.0 / jnp.exp((v + 10.0 - 168.0) / -16.0)
-    ui_inf = _sigmoid((v + 10.0 - 109.45) / 27.48)
+    ui_inf = boltzmann((v + 10.0 - 109.45) / 27.48)
 
     # Rapid (xr) and slow (xs) delayed rectifier K+ currents.
     x = v + 14.1
@@ -86,14 +64,14 @@ def _gates(v: Array, ca_i: Array, fn: Array, k_q10: Array) -> tuple[Array, Array
     beta_xr = _singular(
         x, lambda x: 7.3898e-5 * x / jnp.expm1(x / 5.1237), 3.7836118e-4, -7.3898e-5 / 2
     )
-    xr_inf = _sigmoid((v + 14.1) / -6.5)
+    xr_inf = boltzmann((v + 14.1) / -6.5)
     x = v - 19.9
     alpha_xs = _singular(x, lambda x: 4e-5 * x / -jnp.expm1(x / -17.0), 0.00068, 4e-5 / 2)
     beta_xs = _singular(x, lambda x: 3.5e-5 * x / jnp.expm1(x / 9.0), 0.000315, -3.5e-5 / 2)
     xs_inf = (1.0 + jnp.exp((v - 19.9) / -12.7)) ** -0.5
 
     # L-type Ca2+ current: d, f, f_Ca.
-    d_inf = _sigmoid((v + 10.0) / -8.0)
+    d_inf = boltzmann((v + 10.0) / -8.0)
     x = v + 10.0
     # The file's window value is 4.579 / (1 + e^{-x/6.24}), 2.2895 ms at the point; the limit
     # is 1 / (2 * 0.035 * 6.24) = 2.28938 ms, and tau_d is even in x (slope 0).
@@ -103,14 +81,14 @@ def _gates(v: Array, ca_i: Array, fn: Array, k_q10: Array) -> tuple[Array, Array
         4.579 / 2.0,
         0.0,
     )
-    f_inf = _sigmoid((v + 28.0) / 6.9)
+    f_inf = boltzmann((v + 28.0) / 6.9)
     tau_f = 9.0 / (0.0197 * jnp.exp(-(0.0337**2) * (v + 10.0) ** 2) + 0.02)
     f_ca_inf = 1.0 / (1.0 + ca_i / 0.00035)
 
     # Ca2+ release from the JSR: u, v, w.
-    u_inf = _sigmoid(-(fn - 3.4175e-13) / 1.367e-15)
-    tau_v = 1.91 + 2.09 * _sigmoid(-(fn - 3.4175e-13) / 1.367e-15)
-    v_inf = 1.0 - _sigmoid(-(fn - 6.835e-14) / 1.367e-15)
+    u_inf = boltzmann(-(fn - 3.4175e-13) / 1.367e-15)
+    tau_v = 1.91 + 2.09 * boltzmann(-(fn - 3.4175e-13) / 1.367e-15)
+    v_inf = 1.0 - boltzmann(-(fn - 6.835e-14) / 1.367e-15)
     x = v - 7.9
     tau_w = _singular(
         x,
@@ -118,7 +96,7 @@ def _gates(v: Array, ca_i: Array, fn: Array, k_q10: Array) -> tuple[Array, Array
         6.0 * 0.2 / 1.3,
         -6.0 * 0.2 / 1.3 * 0.7 / 2.6 / 5.0,
     )
-    w_inf = 1.0 - _sigmoid(-(v - 40.0) / 17.0)
+    w_inf = 1.0 - boltzmann(-(v - 40.0) / 17.0)
 
     inf = (
         alpha_m / (alpha_m + beta_m), alpha_h / (alpha_h + beta_h),

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 from .._convert import parameter
 from .._types import Array, Float
 from ._base import AbstractCellModel
-from ._gating import inf_tau
+from ._gating import inf_tau, lr_sodium_hj_rates
 
 # The CellML file's initial values, in `state_names` order.
 _INITIAL = (-83.853, 0.00187018, 0.9804713, 0.98767124, 0.00316354, 0.99427859, 0.16647703, 0.0002)
@@ -23,26 +23,7 @@ def _alpha_beta(v: Array) -> tuple[tuple[Array, ...], tuple[Array, ...]]:
     alpha_m = jnp.where(small, 3.2 * (1.0 - 0.5 * u), 3.2 * u_safe / (jnp.exp(u_safe) - 1.0))
     beta_m = 0.08 * jnp.exp(-v / 11.0)
 
-    # The h and j rates switch formula at -40 mV (both branches are finite everywhere).
-    low = v < -40.0
-    alpha_h = jnp.where(low, 0.135 * jnp.exp((80.0 + v) / -6.8), 0.0)
-    beta_h = jnp.where(
-        low,
-        3.56 * jnp.exp(0.079 * v) + 310000.0 * jnp.exp(0.35 * v),
-        1.0 / (0.13 * (1.0 + jnp.exp((v + 10.66) / -11.1))),
-    )
-    alpha_j = jnp.where(
-        low,
-        (-127140.0 * jnp.exp(0.2444 * v) - 3.474e-5 * jnp.exp(-0.04391 * v))
-        * (v + 37.78)
-        / (1.0 + jnp.exp(0.311 * (v + 79.23))),
-        0.0,
-    )
-    beta_j = jnp.where(
-        low,
-        0.1212 * jnp.exp(-0.01052 * v) / (1.0 + jnp.exp(-0.1378 * (v + 40.14))),
-        0.3 * jnp.exp(-2.535e-7 * v) / (1.0 + jnp.exp(-0.1 * (v + 32.0))),
-    )
+    alpha_h, beta_h, alpha_j, beta_j = lr_sodium_hj_rates(v)
 
     alpha_d = 0.095 * jnp.exp(-0.01 * (v - 5.0)) / (1.0 + jnp.exp(-0.072 * (v - 5.0)))
     beta_d = 0.07 * jnp.exp(-0.017 * (v + 44.0)) / (1.0 + jnp.exp(0.05 * (v + 44.0)))

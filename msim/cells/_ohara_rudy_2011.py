@@ -1,11 +1,12 @@
-from typing import ClassVar, cast
+from typing import ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
 
-from .._convert import parameter
+from .._convert import optional_parameter, parameter
 from .._types import Array, Float
 from ._base import AbstractCellModel
+from ._gating import boltzmann
 
 _CELL_TYPES = ("endo", "epi", "M")
 
@@ -47,17 +48,6 @@ _EP, _KHP, _KNAP, _KXKUR = 4.2, 1.698e-7, 224.0, 292.0
 
 # Below |x| = _SMALL the GHK factor x / (e^x - 1) takes its series 1 - x/2 + x^2/12.
 _SMALL = 1e-6
-
-
-def _optional_parameter(value) -> Array:
-    """Converter of the parameters whose default depends on ``cell_type``: ``None`` passes
-    through (``__post_init__`` replaces it by the cell type's value)."""
-    return cast(Array, None) if value is None else parameter(value)
-
-
-def _sigmoid(x: Array) -> Array:
-    """``1 / (1 + exp(x))``: the Boltzmann form of the steady states."""
-    return 1.0 / (1.0 + jnp.exp(x))
 
 
 def _x_over_expm1(x: Array) -> Array:
@@ -266,15 +256,15 @@ class OHaraRudy2011(AbstractCellModel):
     ko: Array = eqx.field(converter=parameter, default=5.4)
 
     GNa: Array = eqx.field(converter=parameter, default=75.0)
-    GNaL: Array = eqx.field(converter=_optional_parameter, default=None)
-    Gto: Array = eqx.field(converter=_optional_parameter, default=None)
-    GKr: Array = eqx.field(converter=_optional_parameter, default=None)
-    GKs: Array = eqx.field(converter=_optional_parameter, default=None)
-    GK1: Array = eqx.field(converter=_optional_parameter, default=None)
-    GKb: Array = eqx.field(converter=_optional_parameter, default=None)
-    PCa: Array = eqx.field(converter=_optional_parameter, default=None)
-    Gncx: Array = eqx.field(converter=_optional_parameter, default=None)
-    Pnak: Array = eqx.field(converter=_optional_parameter, default=None)
+    GNaL: Array = eqx.field(converter=optional_parameter, default=None)
+    Gto: Array = eqx.field(converter=optional_parameter, default=None)
+    GKr: Array = eqx.field(converter=optional_parameter, default=None)
+    GKs: Array = eqx.field(converter=optional_parameter, default=None)
+    GK1: Array = eqx.field(converter=optional_parameter, default=None)
+    GKb: Array = eqx.field(converter=optional_parameter, default=None)
+    PCa: Array = eqx.field(converter=optional_parameter, default=None)
+    Gncx: Array = eqx.field(converter=optional_parameter, default=None)
+    Pnak: Array = eqx.field(converter=optional_parameter, default=None)
     PNab: Array = eqx.field(converter=parameter, default=3.75e-10)
     PCab: Array = eqx.field(converter=parameter, default=2.5e-8)
     GpCa: Array = eqx.field(converter=parameter, default=0.0005)
@@ -287,7 +277,7 @@ class OHaraRudy2011(AbstractCellModel):
     aCaMK: Array = eqx.field(converter=parameter, default=0.05)
     bCaMK: Array = eqx.field(converter=parameter, default=0.00068)
 
-    cmdnmax: Array = eqx.field(converter=_optional_parameter, default=None)
+    cmdnmax: Array = eqx.field(converter=optional_parameter, default=None)
     kmcmdn: Array = eqx.field(converter=parameter, default=0.00238)
     trpnmax: Array = eqx.field(converter=parameter, default=0.07)
     kmtrpn: Array = eqx.field(converter=parameter, default=0.0005)
@@ -298,9 +288,9 @@ class OHaraRudy2011(AbstractCellModel):
     csqnmax: Array = eqx.field(converter=parameter, default=10.0)
     kmcsqn: Array = eqx.field(converter=parameter, default=0.8)
 
-    upScale: Array = eqx.field(converter=_optional_parameter, default=None)
+    upScale: Array = eqx.field(converter=optional_parameter, default=None)
     bt: Array = eqx.field(converter=parameter, default=4.75)
-    Jrel_inf_scale: Array = eqx.field(converter=_optional_parameter, default=None)
+    Jrel_inf_scale: Array = eqx.field(converter=optional_parameter, default=None)
 
     state_names: ClassVar[tuple[str, ...]] = (
         "V", "CaMKt", "nai", "nass", "ki", "kss", "cass", "cansr", "cajsr", "cai",
@@ -328,32 +318,32 @@ class OHaraRudy2011(AbstractCellModel):
         v = y[0]
 
         # INa
-        mss = _sigmoid(-(v + 39.57) / 9.871)
+        mss = boltzmann(-(v + 39.57) / 9.871)
         tm = 1.0 / (6.765 * jnp.exp((v + 11.64) / 34.77) + 8.552 * jnp.exp(-(v + 77.42) / 5.955))
-        hss = _sigmoid((v + 82.9) / 6.086)
+        hss = boltzmann((v + 82.9) / 6.086)
         thf = 1.0 / (
             1.432e-5 * jnp.exp(-(v + 1.196) / 6.285) + 6.149 * jnp.exp((v + 0.5096) / 20.27)
         )
         ths = 1.0 / (
             0.009794 * jnp.exp(-(v + 17.95) / 28.05) + 0.3343 * jnp.exp((v + 5.73) / 56.66)
         )
-        hssp = _sigmoid((v + 89.1) / 6.086)
+        hssp = boltzmann((v + 89.1) / 6.086)
         tj = 2.038 + 1.0 / (
             0.02136 * jnp.exp(-(v + 100.6) / 8.281) + 0.3052 * jnp.exp((v + 0.9941) / 38.45)
         )
         # INaL
-        mlss = _sigmoid(-(v + 42.85) / 5.264)
-        hlss = _sigmoid((v + 87.61) / 7.488)
-        hlssp = _sigmoid((v + 93.81) / 7.488)
+        mlss = boltzmann(-(v + 42.85) / 5.264)
+        hlss = boltzmann((v + 87.61) / 7.488)
+        hlssp = boltzmann((v + 93.81) / 7.488)
         thl = 200.0
         # Ito
-        ass = _sigmoid(-(v - 14.34) / 14.82)
-        assp = _sigmoid(-(v - 24.34) / 14.82)
+        ass = boltzmann(-(v - 14.34) / 14.82)
+        assp = boltzmann(-(v - 24.34) / 14.82)
         ta = 1.0515 / (
             1.0 / (1.2089 * (1.0 + jnp.exp(-(v - 18.4099) / 29.3814)))
             + 3.5 / (1.0 + jnp.exp((v + 100.0) / 29.3814))
         )
-        iss = _sigmoid((v + 43.94) / 5.711)
+        iss = boltzmann((v + 43.94) / 5.711)
         delta_epi = (
             1.0 - 0.95 / (1.0 + jnp.exp((v + 70.0) / 5.0)) if self.cell_type == "epi" else 1.0
         )
@@ -375,9 +365,9 @@ class OHaraRudy2011(AbstractCellModel):
         tifp = dti_develop * dti_recover * tif
         tisp = dti_develop * dti_recover * tis
         # ICaL
-        dss = _sigmoid(-(v + 3.94) / 4.23)
+        dss = boltzmann(-(v + 3.94) / 4.23)
         td = 0.6 + 1.0 / (jnp.exp(-0.05 * (v + 6.0)) + jnp.exp(0.09 * (v + 14.0)))
-        fss = _sigmoid((v + 19.58) / 3.696)
+        fss = boltzmann((v + 19.58) / 3.696)
         tff = 7.0 + 1.0 / (
             0.0045 * jnp.exp(-(v + 20.0) / 10.0) + 0.0045 * jnp.exp((v + 20.0) / 10.0)
         )
@@ -388,19 +378,19 @@ class OHaraRudy2011(AbstractCellModel):
         tfcas = 100.0 + 1.0 / (0.00012 * jnp.exp(-v / 3.0) + 0.00012 * jnp.exp(v / 7.0))
         tjca = 75.0
         # IKr, IKs, IK1
-        xrss = _sigmoid(-(v + 8.337) / 6.789)
+        xrss = boltzmann(-(v + 8.337) / 6.789)
         txrf = 12.98 + 1.0 / (
             0.3652 * jnp.exp((v - 31.66) / 3.869) + 4.123e-5 * jnp.exp(-(v - 47.78) / 20.38)
         )
         txrs = 1.865 + 1.0 / (
             0.06629 * jnp.exp((v - 34.7) / 7.355) + 1.128e-5 * jnp.exp(-(v - 29.74) / 25.94)
         )
-        xs1ss = _sigmoid(-(v + 11.6) / 8.932)
+        xs1ss = boltzmann(-(v + 11.6) / 8.932)
         txs1 = 817.3 + 1.0 / (
             0.0002326 * jnp.exp((v + 48.28) / 17.8) + 0.001292 * jnp.exp(-(v + 210.0) / 230.0)
         )
         txs2 = 1.0 / (0.01 * jnp.exp((v - 50.0) / 20.0) + 0.0193 * jnp.exp(-(v + 66.54) / 31.0))
-        xk1ss = _sigmoid(-(v + 2.5538 * self.ko + 144.59) / (1.5692 * self.ko + 3.8115))
+        xk1ss = boltzmann(-(v + 2.5538 * self.ko + 144.59) / (1.5692 * self.ko + 3.8115))
         txk1 = 122.2 / (jnp.exp(-(v + 127.2) / 20.36) + jnp.exp((v + 236.8) / 69.33))
 
         inf = (

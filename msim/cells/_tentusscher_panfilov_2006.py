@@ -1,11 +1,12 @@
-from typing import ClassVar, cast
+from typing import ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
 
-from .._convert import parameter
+from .._convert import optional_parameter, parameter
 from .._types import Array, Float
 from ._base import AbstractCellModel
+from ._gating import boltzmann
 
 # Published values that differ between the three cell types (ten Tusscher & Panfilov 2006,
 # Table 1 and the CellML files); everything else is shared.
@@ -31,17 +32,6 @@ _INITIAL = {
 # The L-type current's GHK factor has a removable singularity at V = 15 mV; inside
 # [V_LOW, V_HIGH] the CellML files use the mean of the two edge values, and so does this model.
 _V_LOW, _V_HIGH = 14.999, 15.001
-
-
-def _optional_parameter(value) -> Array:
-    """Converter of the parameters whose default depends on ``cell_type``: ``None`` passes
-    through (``__post_init__`` replaces it by the cell type's published value)."""
-    return cast(Array, None) if value is None else parameter(value)
-
-
-def _sigmoid(x: Array) -> Array:
-    """``1 / (1 + exp(x))``: the Boltzmann form every gate below uses."""
-    return 1.0 / (1.0 + jnp.exp(x))
 
 
 class TenTusscherPanfilov2006(AbstractCellModel):
@@ -180,9 +170,9 @@ class TenTusscherPanfilov2006(AbstractCellModel):
 
     g_Na: Array = eqx.field(converter=parameter, default=14.838)
     g_K1: Array = eqx.field(converter=parameter, default=5.405)
-    g_to: Array = eqx.field(converter=_optional_parameter, default=None)
+    g_to: Array = eqx.field(converter=optional_parameter, default=None)
     g_Kr: Array = eqx.field(converter=parameter, default=0.153)
-    g_Ks: Array = eqx.field(converter=_optional_parameter, default=None)
+    g_Ks: Array = eqx.field(converter=optional_parameter, default=None)
     p_KNa: Array = eqx.field(converter=parameter, default=0.03)
     g_CaL: Array = eqx.field(converter=parameter, default=3.98e-5)
     g_bna: Array = eqx.field(converter=parameter, default=0.00029)
@@ -242,20 +232,20 @@ class TenTusscherPanfilov2006(AbstractCellModel):
     def gate_rates(self, t: Float[Array, ""], y: Array) -> tuple[Array, Array]:
         v, ca_ss = y[0], y[5]
 
-        xr1_inf = _sigmoid((-26.0 - v) / 7.0)
-        tau_xr1 = 450.0 * _sigmoid((-45.0 - v) / 10.0) * 6.0 * _sigmoid((v + 30.0) / 11.5)
-        xr2_inf = _sigmoid((v + 88.0) / 24.0)
-        tau_xr2 = 3.0 * _sigmoid((-60.0 - v) / 20.0) * 1.12 * _sigmoid((v - 60.0) / 20.0)
-        xs_inf = _sigmoid((-5.0 - v) / 14.0)
+        xr1_inf = boltzmann((-26.0 - v) / 7.0)
+        tau_xr1 = 450.0 * boltzmann((-45.0 - v) / 10.0) * 6.0 * boltzmann((v + 30.0) / 11.5)
+        xr2_inf = boltzmann((v + 88.0) / 24.0)
+        tau_xr2 = 3.0 * boltzmann((-60.0 - v) / 20.0) * 1.12 * boltzmann((v - 60.0) / 20.0)
+        xs_inf = boltzmann((-5.0 - v) / 14.0)
         tau_xs = (
-            1400.0 / jnp.sqrt(1.0 + jnp.exp((5.0 - v) / 6.0)) * _sigmoid((v - 35.0) / 15.0) + 80.0
+            1400.0 / jnp.sqrt(1.0 + jnp.exp((5.0 - v) / 6.0)) * boltzmann((v - 35.0) / 15.0) + 80.0
         )
 
-        m_inf = _sigmoid((-56.86 - v) / 9.03) ** 2
-        tau_m = _sigmoid((-60.0 - v) / 5.0) * (
-            0.1 * _sigmoid((v + 35.0) / 5.0) + 0.1 * _sigmoid((v - 50.0) / 200.0)
+        m_inf = boltzmann((-56.86 - v) / 9.03) ** 2
+        tau_m = boltzmann((-60.0 - v) / 5.0) * (
+            0.1 * boltzmann((v + 35.0) / 5.0) + 0.1 * boltzmann((v - 50.0) / 200.0)
         )
-        hj_inf = _sigmoid((v + 71.55) / 7.43) ** 2
+        hj_inf = boltzmann((v + 71.55) / 7.43) ** 2
         low = v < -40.0
         alpha_h = jnp.where(low, 0.057 * jnp.exp(-(v + 80.0) / 6.8), 0.0)
         beta_h = jnp.where(
@@ -276,36 +266,36 @@ class TenTusscherPanfilov2006(AbstractCellModel):
             0.6 * jnp.exp(0.057 * v) / (1.0 + jnp.exp(-0.1 * (v + 32.0))),
         )
 
-        d_inf = _sigmoid((-8.0 - v) / 7.5)
-        tau_d = (1.4 * _sigmoid((-35.0 - v) / 13.0) + 0.25) * 1.4 * _sigmoid(
+        d_inf = boltzmann((-8.0 - v) / 7.5)
+        tau_d = (1.4 * boltzmann((-35.0 - v) / 13.0) + 0.25) * 1.4 * boltzmann(
             (v + 5.0) / 5.0
-        ) + _sigmoid((50.0 - v) / 20.0)
-        f_inf = _sigmoid((v + 20.0) / 7.0)
+        ) + boltzmann((50.0 - v) / 20.0)
+        f_inf = boltzmann((v + 20.0) / 7.0)
         tau_f = (
             1102.5 * jnp.exp(-((v + 27.0) ** 2) / 225.0)
-            + 200.0 * _sigmoid((13.0 - v) / 10.0)
-            + 180.0 * _sigmoid((v + 30.0) / 10.0)
+            + 200.0 * boltzmann((13.0 - v) / 10.0)
+            + 180.0 * boltzmann((v + 30.0) / 10.0)
             + 20.0
         )
-        f2_inf = 0.67 * _sigmoid((v + 35.0) / 7.0) + 0.33
+        f2_inf = 0.67 * boltzmann((v + 35.0) / 7.0) + 0.33
         tau_f2 = (
             562.0 * jnp.exp(-((v + 27.0) ** 2) / 240.0)
-            + 31.0 * _sigmoid((25.0 - v) / 10.0)
-            + 80.0 * _sigmoid((v + 30.0) / 10.0)
+            + 31.0 * boltzmann((25.0 - v) / 10.0)
+            + 80.0 * boltzmann((v + 30.0) / 10.0)
         )
         ca_ratio = 1.0 / (1.0 + (ca_ss / 0.05) ** 2)
         fcass_inf = 0.6 * ca_ratio + 0.4
         tau_fcass = 80.0 * ca_ratio + 2.0
 
         if self.cell_type == "endo":
-            s_inf = _sigmoid((v + 28.0) / 5.0)
+            s_inf = boltzmann((v + 28.0) / 5.0)
             tau_s = 1000.0 * jnp.exp(-((v + 67.0) ** 2) / 1000.0) + 8.0
         else:
-            s_inf = _sigmoid((v + 20.0) / 5.0)
+            s_inf = boltzmann((v + 20.0) / 5.0)
             tau_s = (
-                85.0 * jnp.exp(-((v + 45.0) ** 2) / 320.0) + 5.0 * _sigmoid((v - 20.0) / 5.0) + 3.0
+                85.0 * jnp.exp(-((v + 45.0) ** 2) / 320.0) + 5.0 * boltzmann((v - 20.0) / 5.0) + 3.0
             )
-        r_inf = _sigmoid((20.0 - v) / 6.0)
+        r_inf = boltzmann((20.0 - v) / 6.0)
         tau_r = 9.5 * jnp.exp(-((v + 40.0) ** 2) / 1800.0) + 0.8
 
         inf = (
@@ -378,7 +368,7 @@ class TenTusscherPanfilov2006(AbstractCellModel):
             / (1.0 + 0.1245 * jnp.exp(-0.1 * v * frt) + 0.0353 * jnp.exp(-v * frt))
         )
         i_pca = self.g_pCa * ca_i / (ca_i + self.K_pCa)
-        i_pk = self.g_pK * (v - e_k) * _sigmoid((25.0 - v) / 5.98)
+        i_pk = self.g_pK * (v - e_k) * boltzmann((25.0 - v) / 5.98)
         i_bna = self.g_bna * (v - e_na)
         i_bca = self.g_bca * (v - e_ca)
 
