@@ -7,12 +7,12 @@ import pathlib
 import time
 
 import jax
-import jax.lax as lax
 import jax.numpy as jnp
 import myokit
 import myokit.formats
 import numpy as np
 import pytest
+from helpers import assert_beat_matches, myokit_paced_simulation, rush_larsen_pace as pace
 
 import msim
 from msim.cells import BeelerReuter1977, LuoRudy1991
@@ -91,22 +91,6 @@ def myokit_model(name: str):
     return myokit.formats.importer("cellml").model(str(path))
 
 
-@functools.partial(jax.jit, static_argnames=("n_steps", "dt", "duration"))
-def pace(cell, y0, stim, n_steps: int, dt: float, duration: float):
-    """Rush-Larsen from ``y0`` with ``i_stim = stim`` for the first ``duration`` ms; the
-    voltage at every step, ``y0``'s included."""
-    scheme = msim.RushLarsen()
-
-    def step(y, n):
-        t = n * dt
-        i_stim = jnp.where(t < duration - dt / 2, stim, 0.0).astype(y.dtype)
-        y = scheme.step(cell, t, y, dt, i_stim)
-        return y, y[0]
-
-    _, v = lax.scan(step, y0, jnp.arange(n_steps, dtype=y0.dtype))
-    return jnp.concatenate([y0[:1], v])
-
-
 MODELS = pytest.mark.parametrize("name", ["br", "lr91"])
 
 
@@ -183,38 +167,12 @@ def test_one_beat_matches_myokit(name):
     the end of the beat (rest) within 0.5 mV."""
     case = _case(name)
     dt = 0.01
-    model = myokit_model(name).clone()
-    stim_var = model.get(case.stim_var)
-    pace_var = stim_var.parent().add_variable("msim_pace")
-    pace_var.set_rhs(0)
-    pace_var.set_binding("pace")
-    stim_var.set_rhs(myokit.Multiply(myokit.Name(pace_var), myokit.Name(model.get(case.amplitude))))
-    try:
-        sim = myokit.Simulation(
-            model, myokit.pacing.blocktrain(period=1000.0, duration=case.duration)
-        )
-    except Exception as e:  # any build failure (no compiler, no Sundials) means "cannot run"
-        pytest.skip(f"myokit.Simulation cannot run here: {e}")
-    sim.set_tolerance(1e-8, 1e-8)
+    sim = myokit_paced_simulation(myokit_model(name), case.stim_var, case.amplitude, case.duration)
     log = sim.run(1000.0 + dt / 2, log=["environment.time", "membrane.V"], log_interval=dt)
-    t_ref, v_ref = np.asarray(log["environment.time"]), np.asarray(log["membrane.V"])
-
     cell = case.cls()
-    v = np.asarray(pace(cell, cell.initial_state(), case.stim, 100_000, dt, duration=case.duration))
-    t = np.arange(v.size) * dt
-    assert v.shape == v_ref.shape
-    np.testing.assert_allclose(t, t_ref, atol=1e-9)
-    apd, apd_ref = (float(msim.observe.apd(x, t, 90)) for x in (v, v_ref))
-    rms = float(np.sqrt(np.mean((v - v_ref) ** 2)))
-    print(
-        f"{name}: APD90 {apd:.3f} vs Myokit {apd_ref:.3f} ms, V(1000) {v[-1]:.4f} vs "
-        f"{v_ref[-1]:.4f} mV, peak {v.max():.3f} vs {v_ref.max():.3f} mV, RMS {rms:.4f} mV"
-    )
-    assert 200.0 < apd_ref < 450.0
-    assert abs(apd / apd_ref - 1) < 0.01
-    assert abs(v[-1] - v_ref[-1]) < 0.5
-    assert abs(v.max() - v_ref.max()) < 2.0
-    assert rms < 1.0
+    v = pace(cell, cell.initial_state(), case.stim, 100_000, dt, duration=case.duration)
+    t_ref, v_ref = (np.asarray(log[k]) for k in ("environment.time", "membrane.V"))
+    assert_beat_matches(name, v, t_ref, v_ref, dt, (200.0, 450.0))
 
 
 @MODELS

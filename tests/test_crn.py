@@ -5,12 +5,12 @@ import functools
 import pathlib
 
 import jax
-import jax.lax as lax
 import jax.numpy as jnp
 import myokit
 import myokit.formats
 import numpy as np
 import pytest
+from helpers import assert_beat_matches, myokit_paced_simulation, rush_larsen_pace as pace
 
 import msim
 from msim.cells import CourtemancheRamirezNattel1998 as CRN
@@ -66,22 +66,6 @@ def myokit_model():
     if not path.exists():
         pytest.skip(f"the curated CellML file {path} is not available")
     return myokit.formats.importer("cellml").model(str(path))
-
-
-@functools.partial(jax.jit, static_argnames=("n_steps", "dt", "duration"))
-def pace(cell, y0, stim, n_steps: int, dt: float, duration: float):
-    """Rush-Larsen from ``y0`` with ``i_stim = stim`` for the first ``duration`` ms; the
-    voltage at every step, ``y0``'s included."""
-    scheme = msim.RushLarsen()
-
-    def step(y, n):
-        t = n * dt
-        i_stim = jnp.where(t < duration - dt / 2, stim, 0.0).astype(y.dtype)
-        y = scheme.step(cell, t, y, dt, i_stim)
-        return y, y[0]
-
-    _, v = lax.scan(step, y0, jnp.arange(n_steps, dtype=y0.dtype))
-    return jnp.concatenate([y0[:1], v])
 
 
 @functools.cache
@@ -175,35 +159,10 @@ def test_rates_have_finite_gradients_at_the_removable_singularities():
 def test_one_beat_matches_myokit():
     """One beat against Myokit's CVODE on the CellML file: APD90 within 1%, the voltage at
     the end of the beat within 0.5 mV, the peak within 2 mV."""
-    model = myokit_model().clone()
-    stim_var = model.get(STIM_VAR)
-    pace_var = stim_var.parent().add_variable("msim_pace")
-    pace_var.set_rhs(0)
-    pace_var.set_binding("pace")
-    stim_var.set_rhs(myokit.Multiply(myokit.Name(pace_var), myokit.Name(model.get(AMPLITUDE))))
-    try:
-        sim = myokit.Simulation(model, myokit.pacing.blocktrain(period=1000.0, duration=DURATION))
-    except Exception as e:  # any build failure (no compiler, no Sundials) means "cannot run"
-        pytest.skip(f"myokit.Simulation cannot run here: {e}")
-    sim.set_tolerance(1e-8, 1e-8)
+    sim = myokit_paced_simulation(myokit_model(), STIM_VAR, AMPLITUDE, DURATION)
     log = sim.run(1000.0 + DT / 2, log=["environment.time", "membrane.V"], log_interval=DT)
-    t_ref, v_ref = np.asarray(log["environment.time"]), np.asarray(log["membrane.V"])
-
-    v = beat64()
-    t = np.arange(v.size) * DT
-    assert v.shape == v_ref.shape
-    np.testing.assert_allclose(t, t_ref, atol=1e-9)
-    apd, apd_ref = (float(msim.observe.apd(x, t, 90)) for x in (v, v_ref))
-    rms = float(np.sqrt(np.mean((v - v_ref) ** 2)))
-    print(
-        f"CRN: APD90 {apd:.3f} vs Myokit {apd_ref:.3f} ms, V(1000) {v[-1]:.4f} vs "
-        f"{v_ref[-1]:.4f} mV, peak {v.max():.3f} vs {v_ref.max():.3f} mV, RMS {rms:.4f} mV"
-    )
-    assert 150.0 < apd_ref < 450.0
-    assert abs(apd / apd_ref - 1) < 0.01
-    assert abs(v[-1] - v_ref[-1]) < 0.5
-    assert abs(v.max() - v_ref.max()) < 2.0
-    assert rms < 1.0
+    t_ref, v_ref = (np.asarray(log[k]) for k in ("environment.time", "membrane.V"))
+    assert_beat_matches("CRN", beat64(), t_ref, v_ref, DT, (150.0, 450.0))
 
 
 def test_float32_beat_and_no_recompile():

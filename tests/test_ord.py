@@ -9,12 +9,12 @@ import functools
 import pathlib
 
 import jax
-import jax.lax as lax
 import jax.numpy as jnp
 import myokit
 import myokit.formats
 import numpy as np
 import pytest
+from helpers import assert_beat_matches, myokit_paced_simulation, rush_larsen_pace as pace
 
 import msim
 from msim.cells import OHaraRudy2011
@@ -73,48 +73,21 @@ def _order(model) -> list[int]:
     return [names.index(s) for s in MYOKIT_STATES]
 
 
-@functools.partial(jax.jit, static_argnames=("n_steps", "dt"))
-def pace(cell, y0, n_steps: int, dt: float):
-    """Rush-Larsen from ``y0`` with ``i_stim = 80`` for the first 0.5 ms; the voltage at every
-    step, ``y0``'s included."""
-    scheme = msim.RushLarsen()
-
-    def step(y, n):
-        t = n * dt
-        i_stim = jnp.where(t < DURATION - dt / 2, STIM, 0.0).astype(y.dtype)
-        y = scheme.step(cell, t, y, dt, i_stim)
-        return y, y[0]
-
-    _, v = lax.scan(step, y0, jnp.arange(n_steps, dtype=y0.dtype))
-    return jnp.concatenate([y0[:1], v])
-
-
 @functools.cache
 def msim_beat(cell_type: str) -> np.ndarray:
     cell = OHaraRudy2011(cell_type=cell_type)
-    return np.asarray(pace(cell, cell.initial_state(), N_STEPS, DT))
+    return np.asarray(pace(cell, cell.initial_state(), STIM, N_STEPS, DT, duration=DURATION))
 
 
 @functools.cache
 def myokit_simulation():
     """One compiled CVODE simulation of the endo file, its stimulus replaced by ``pace *
     i_Stim_Amplitude`` (``celltype`` is set per run: the files differ only there)."""
-    model = myokit_model("endo").clone()
-    stim_var = model.get(STIM_VAR)
-    pace_var = stim_var.parent().add_variable("msim_pace")
-    pace_var.set_rhs(0)
-    pace_var.set_binding("pace")
-    stim_var.set_rhs(myokit.Multiply(myokit.Name(pace_var), myokit.Name(model.get(AMPLITUDE_VAR))))
-    sim = myokit.Simulation(model, myokit.pacing.blocktrain(period=1000.0, duration=DURATION))
-    sim.set_tolerance(1e-8, 1e-8)
-    return sim
+    return myokit_paced_simulation(myokit_model("endo"), STIM_VAR, AMPLITUDE_VAR, DURATION)
 
 
 def myokit_beat(cell_type: str) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        sim = myokit_simulation()
-    except Exception as e:  # any build failure (no compiler, no Sundials) means "cannot run"
-        pytest.skip(f"myokit.Simulation cannot run here: {e}")
+    sim = myokit_simulation()
     sim.reset()
     sim.set_constant(CELLTYPE_VAR, CELLTYPE_CODE[cell_type])
     log = sim.run(N_STEPS * DT + DT / 2, log=["environment.time", "membrane.v"], log_interval=DT)
@@ -278,21 +251,7 @@ def test_one_beat_matches_myokit(cell_type):
     (tolerance 1e-8), Rush-Larsen at dt = 0.01 ms: APD90 within 1%, the voltage at 1000 ms
     within 0.5 mV, the peak within 2 mV, RMS below 1 mV."""
     t_ref, v_ref = myokit_beat(cell_type)
-    v = msim_beat(cell_type)
-    t = np.arange(v.size) * DT
-    assert v.shape == v_ref.shape
-    np.testing.assert_allclose(t, t_ref, atol=1e-9)
-    apd, apd_ref = (float(msim.observe.apd(x, t, 90)) for x in (v, v_ref))
-    rms = float(np.sqrt(np.mean((v - v_ref) ** 2)))
-    print(
-        f"{cell_type}: APD90 {apd:.3f} vs Myokit {apd_ref:.3f} ms, V(1000) {v[-1]:.4f} vs "
-        f"{v_ref[-1]:.4f} mV, peak {v.max():.3f} vs {v_ref.max():.3f} mV, RMS {rms:.4f} mV"
-    )
-    assert 200.0 < apd_ref < 500.0
-    assert abs(apd / apd_ref - 1) < 0.01
-    assert abs(v[-1] - v_ref[-1]) < 0.5
-    assert abs(v.max() - v_ref.max()) < 2.0
-    assert rms < 1.0
+    assert_beat_matches(cell_type, msim_beat(cell_type), t_ref, v_ref, DT, (200.0, 500.0))
 
 
 def test_float32_beat_and_no_recompile():
@@ -301,7 +260,7 @@ def test_float32_beat_and_no_recompile():
     cell = OHaraRudy2011()
     y0 = cell.initial_state().astype(jnp.float32)
     v64 = msim_beat("endo")
-    v32 = pace(cell, y0, N_STEPS, DT)
+    v32 = pace(cell, y0, STIM, N_STEPS, DT, duration=DURATION)
     assert v32.dtype == jnp.float32
     t = np.arange(v64.size) * DT
     apd64, apd32 = (float(msim.observe.apd(np.asarray(x, np.float64), t, 90)) for x in (v64, v32))
@@ -310,5 +269,5 @@ def test_float32_beat_and_no_recompile():
     assert abs(float(v32[-1]) - v64[-1]) < 0.1
 
     before = pace._cache_size()
-    pace(OHaraRudy2011(GKr=0.05), y0, N_STEPS, DT)
+    pace(OHaraRudy2011(GKr=0.05), y0, STIM, N_STEPS, DT, duration=DURATION)
     assert pace._cache_size() == before
