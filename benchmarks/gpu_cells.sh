@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The cell-library benchmarks on one GPU (issue 3): every built-in model's throughput on a 2D
+# sheet in float32 and float64 with compile times, the implicit reaction step on O'Hara-Rudy,
+# TP06 on the N-version slab at dx = 0.1 mm (420 000 cells), and the N-version benchmark's
+# dx = 0.1 mm runs with their wall times. Prepared on the CPU (smoke mode); not yet run on a
+# GPU. No new stage starts after BUDGET_S seconds. Run from the repository root:
+#
+#     OUT=/some/dir bash benchmarks/gpu_cells.sh
+#
+# Writes JSON lines to $OUT/gpu_cells.jsonl (the N-version runs print theirs there too, and
+# write their report to $OUT/niederer/), stderr to $OUT/gpu_cells_stderr.log.
+# Smoke test on a CPU with tiny sizes: SMOKE=1 OUT=/tmp/smoke bash benchmarks/gpu_cells.sh
+set -u -o pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:?set OUT to an output directory}
+mkdir -p "$OUT"
+PY=${PYTHON:-python}
+export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}"
+RESULTS="$OUT/gpu_cells.jsonl"
+LOG="$OUT/gpu_cells_stderr.log"
+: >"$RESULTS"
+: >"$LOG"
+BUDGET_S=${BUDGET_S:-420}
+
+if [ "${SMOKE:-0}" = 1 ]; then
+  CELLS="--size 16 --steps 10 --repeats 1 --slab-dx 1.0 --models AlievPanfilov OHaraRudy2011"
+  NIEDERER="--dx 1.0 --dt 0.05 --t-end 5"
+else
+  CELLS="--size 512 --steps 500 --repeats 3 --slab-dx 0.1"
+  NIEDERER="--dx 0.1 --dt 0.05 0.01 0.005 --t-end 80"
+fi
+
+stage() {
+  local name=$1 limit=$2
+  shift 2
+  if [ "$SECONDS" -ge "$BUDGET_S" ]; then
+    echo "{\"case\": \"skipped\", \"stage\": \"$name\", \"reason\": \"time budget\"}" >>"$RESULTS"
+    echo "== $name: skipped (time budget, ${SECONDS}s used)" >&2
+    return
+  fi
+  echo "== $name (at ${SECONDS}s)" >&2
+  local start=$SECONDS
+  timeout "$limit" "$@" 2>>"$LOG" >>"$RESULTS"
+  local rc=$?
+  echo "== $name: exit $rc after $((SECONDS - start))s" >&2
+  if [ "$rc" -ne 0 ]; then
+    echo "{\"case\": \"failed\", \"stage\": \"$name\", \"exit\": $rc}" >>"$RESULTS"
+  fi
+}
+
+{
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || true
+  $PY -c "import jax; print('jax', jax.__version__, jax.devices())"
+} >>"$LOG" 2>&1
+
+stage cells 240 $PY benchmarks/cells.py $CELLS
+# The benchmark's own JSON lines, report and plot go to $OUT/niederer/.
+stage niederer 300 $PY validation/niederer_benchmark.py $NIEDERER --out "$OUT/niederer"
+echo "== done in ${SECONDS}s; results in $RESULTS" >&2
