@@ -32,24 +32,8 @@ else
   G_BIG2="--size 2048 --steps 1000 4000 --repeats 3 --no-checkpoint-steps --no-no-checkpoint-analysis"
 fi
 
-# stage NAME TIMEOUT_S COMMAND...: run one benchmark, appending its JSON lines to $RESULTS.
-stage() {
-  local name=$1 limit=$2
-  shift 2
-  if [ "$SECONDS" -ge "$BUDGET_S" ]; then
-    echo "{\"case\": \"skipped\", \"stage\": \"$name\", \"reason\": \"time budget\"}" >>"$RESULTS"
-    echo "== $name: skipped (time budget, ${SECONDS}s used)" >&2
-    return
-  fi
-  echo "== $name (at ${SECONDS}s)" >&2
-  local start=$SECONDS
-  timeout "$limit" "$@" 2>>"$LOG" >>"$RESULTS"
-  local rc=$?
-  echo "== $name: exit $rc after $((SECONDS - start))s" >&2
-  if [ "$rc" -ne 0 ]; then
-    echo "{\"case\": \"failed\", \"stage\": \"$name\", \"exit\": $rc}" >>"$RESULTS"
-  fi
-}
+# shellcheck source=benchmarks/_stage.sh
+. benchmarks/_stage.sh
 
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || true
