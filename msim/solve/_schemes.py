@@ -66,6 +66,16 @@ class Heun(AbstractReaction):
         return _combine(y, (0.5 * dt, k1), (0.5 * dt, k2))
 
 
+def _with_exact_gates(cell, t, y: Array, dt, y_next: Array) -> Array:
+    """``y_next`` with the gates replaced by their exact step for rates frozen at ``(t, y)``:
+    ``g_inf + (g - g_inf) exp(-dt / tau)`` (the Rush-Larsen gate update)."""
+    if not cell.gate_indices:
+        return y_next
+    g = jnp.asarray(cell.gate_indices)
+    g_inf, tau = cell.gate_rates(t, y)
+    return y_next.at[g].set(g_inf + (y[g] - g_inf) * jnp.exp(-dt / tau))
+
+
 class RushLarsen(AbstractReaction):
     """Rush-Larsen: gates declared by the cell model step exactly for frozen rates,
     ``g_inf + (g - g_inf) exp(-dt / tau)``; the other states take a forward Euler step.
@@ -80,12 +90,7 @@ class RushLarsen(AbstractReaction):
 
     def step(self, cell, t, y, dt, i_stim):
         y_euler = _combine(y, (dt, cell.rhs(t, y, i_stim)))
-        if not cell.gate_indices:
-            return y_euler
-        g = jnp.asarray(cell.gate_indices)
-        g_inf, tau = cell.gate_rates(t, y)
-        gates = g_inf + (y[g] - g_inf) * jnp.exp(-dt / tau)
-        return y_euler.at[g].set(gates)
+        return _with_exact_gates(cell, t, y, dt, y_euler)
 
 
 class RosenbrockEuler(AbstractReaction):
@@ -131,11 +136,7 @@ class RosenbrockEuler(AbstractReaction):
         a = jnp.broadcast_to(eye, jac.shape) - dt * jac
         dz = jnp.linalg.solve(a, (dt * jnp.moveaxis(f, 0, -1))[..., None])[..., 0]
         y_next = y.at[rest].add(jnp.moveaxis(dz, -1, 0))
-        if not gates:
-            return y_next
-        g = jnp.asarray(cell.gate_indices)
-        g_inf, tau = cell.gate_rates(t, y)
-        return y_next.at[g].set(g_inf + (y[g] - g_inf) * jnp.exp(-dt / tau))
+        return _with_exact_gates(cell, t, y, dt, y_next)
 
 
 class ExplicitDiffusion(eqx.Module):
