@@ -182,8 +182,8 @@ def report(path: pathlib.Path) -> None:
             if fine
             else ". (msim's dx 0.1, dt 0.01 case has not been run yet.)"
         )
-        + " The example's method differs in details that move these by tenths of a ms: forward "
-        "Euler on every state (msim: Rush-Larsen on the gates), activation read at the first "
+        + " The example's method differs in details that may account for differences of this "
+        "size (not measured here): forward Euler on every state (msim: Rush-Larsen on the gates), activation read at the first "
         "0.1 ms sample above 0 mV (msim: interpolated within the step), points read in the "
         "containing cell (msim: interpolated between cell centres, the corner cells for P1 "
         "and P8).",
@@ -194,6 +194,13 @@ def report(path: pathlib.Path) -> None:
     distance = np.linspace(0, 1, 101) * float(np.linalg.norm(SLAB))
     for (dx, dt), r in sorted(by_case.items()):
         ax.plot(distance, r["diagonal"], label=f"dx {dx} mm, dt {dt} ms")
+    length = distance[-1]
+    ax.plot(
+        [0.0, length / 2, length],
+        [REFERENCE["P1"], REFERENCE["P9"], REFERENCE["P8"]],
+        "kD",
+        label="independent FD (dx 0.1, dt 0.01): P1, P9, P8",
+    )
     ax.set(
         xlabel="distance along P1 -> P8 (mm)",
         ylabel="activation time (ms)",
