@@ -21,14 +21,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 HERE = pathlib.Path(__file__).parent
 CELLML = HERE.parent.parent / "shared" / "cellml"
-BEATS, DT, PERIOD, AMPLITUDE, DURATION, SAMPLE = 5, 0.02, 1000.0, 40.0, 2.0, 5
+BEATS, DT, PERIOD, AMPLITUDE, DURATION, SAMPLE_MS = 5, 0.02, 1000.0, 40.0, 2.0, 0.1
 LIMIT_S = 240
 # Rush-Larsen first (the fast default); the models it cannot run at DT are retried with the
 # linearly implicit step, which handles stiff non-gate states (Markov chains, fast buffers).
 SCHEMES = {"rush-larsen": "RushLarsen", "rosenbrock": "RosenbrockEuler"}
 
 
-def one(path: pathlib.Path, scheme_name: str = "rush-larsen") -> dict:
+def one(path: pathlib.Path, scheme_name: str = "rush-larsen", dt: float = DT) -> dict:
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -55,17 +55,18 @@ def one(path: pathlib.Path, scheme_name: str = "rush-larsen") -> dict:
         voltage=cell.state_names[cell.voltage_index],
     )
     scheme = getattr(msim, SCHEMES[scheme_name])()
-    n_samples = round(PERIOD / DT) // SAMPLE
+    per_sample = round(SAMPLE_MS / dt)  # steps per recorded sample
+    n_samples = round(PERIOD / dt) // per_sample
 
     @jax.jit
     def beat(cell, y, t0):
         def sample(y, k):
             def step(j, y):
-                t = t0 + (k * SAMPLE + j) * DT
+                t = t0 + (k * per_sample + j) * dt
                 i_stim = jnp.where(t - t0 < DURATION, AMPLITUDE, 0.0)
-                return scheme.step(cell, t, y, DT, i_stim)
+                return scheme.step(cell, t, y, dt, i_stim)
 
-            y = lax.fori_loop(0, SAMPLE, step, y)
+            y = lax.fori_loop(0, per_sample, step, y)
             return y, y[cell.voltage_index]
 
         return lax.scan(sample, y, jnp.arange(n_samples, dtype=y.dtype))
@@ -90,7 +91,7 @@ def one(path: pathlib.Path, scheme_name: str = "rush-larsen") -> dict:
     except Exception as e:
         out.update(ran=False, error=f"{type(e).__name__}: {str(e)[:300]}")
         return out
-    t = np.arange(v.size) * DT * SAMPLE
+    t = np.arange(v.size) * dt * per_sample
     peak = float(v.max())
     level = peak - 0.9 * (peak - rest)
     above = v > level
@@ -114,16 +115,18 @@ def one(path: pathlib.Path, scheme_name: str = "rush-larsen") -> dict:
     return out
 
 
-def run_one(path: pathlib.Path, scheme: str = "rush-larsen") -> dict:
+def run_one(
+    path: pathlib.Path, scheme: str = "rush-larsen", dt: float = DT, limit_s: float = LIMIT_S
+) -> dict:
     try:
         proc = subprocess.run(
-            [sys.executable, __file__, "--one", str(path), "--scheme", scheme],
+            [sys.executable, __file__, "--one", str(path), "--scheme", scheme, "--dt", str(dt)],
             capture_output=True,
             text=True,
-            timeout=LIMIT_S,
+            timeout=limit_s,
         )
     except subprocess.TimeoutExpired:
-        return {"model": path.stem, "imported": True, "ran": False, "error": f"over {LIMIT_S} s"}
+        return {"model": path.stem, "imported": True, "ran": False, "error": f"over {limit_s} s"}
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if not lines:
         tail = (proc.stderr or "").strip().splitlines()[-1:] or ["no output"]
@@ -131,21 +134,36 @@ def run_one(path: pathlib.Path, scheme: str = "rush-larsen") -> dict:
     return json.loads(lines[-1])
 
 
+# The retries, in order, for the models that every earlier attempt failed: (record key,
+# scheme, dt in ms, time limit in s).
+RETRIES = (("rosenbrock", "rosenbrock", DT, LIMIT_S), ("rosenbrock_fine", "rosenbrock", 0.005, 600))
+
+
+def attempts(r: dict) -> list[dict]:
+    """The runs of a model's record in the order they were tried (Rush-Larsen first)."""
+    return [r, *(r[key] for key, *_ in RETRIES if key in r)]
+
+
 def retry(results: list[dict], workers: int) -> None:
-    """Rerun every imported model that Rush-Larsen could not run with `RosenbrockEuler` (same
-    dt, stimulus and beats); the outcome goes under ``"rosenbrock"`` in its record, and the
-    JSON lines are rewritten."""
-    failed = [r for r in results if r.get("imported") and not r.get("ran")]
-    with ThreadPoolExecutor(workers) as pool:
-        outcomes = pool.map(
-            lambda r: run_one(CELLML / f"{r['model']}.cellml", "rosenbrock"), failed
-        )
-        for r, outcome in zip(failed, outcomes, strict=True):
-            keys = ("ran", "error", "apd90", "rest", "peak", "compile_s", "beat_s")
-            r["rosenbrock"] = {k: outcome[k] for k in keys if k in outcome}
-            print(r["model"], json.dumps(r["rosenbrock"]), flush=True)
-    with open(HERE / "cellml_import.jsonl", "w") as log:
-        log.writelines(json.dumps(r) + "\n" for r in results)
+    """Rerun every imported model that no earlier attempt could run, stage by stage of
+    `RETRIES` (same stimulus and beats); each outcome goes under the stage's key in the
+    model's record, and the JSON lines are rewritten."""
+    for key, scheme, dt, limit_s in RETRIES:
+        failed = [
+            r
+            for r in results
+            if r.get("imported") and key not in r and not any(a.get("ran") for a in attempts(r))
+        ]
+        with ThreadPoolExecutor(workers) as pool:
+            paths = [CELLML / f"{r['model']}.cellml" for r in failed]
+            n = len(failed)
+            outcomes = pool.map(run_one, paths, [scheme] * n, [dt] * n, [limit_s] * n)
+            for r, outcome in zip(failed, outcomes, strict=True):
+                keys = ("ran", "error", "apd90", "rest", "peak", "compile_s", "beat_s")
+                r[key] = {k: outcome[k] for k in keys if k in outcome} | {"dt": dt}
+                print(r["model"], key, json.dumps(r[key]), flush=True)
+        with open(HERE / "cellml_import.jsonl", "w") as log:
+            log.writelines(json.dumps(r) + "\n" for r in results)
 
 
 def _fmt(x, spec):
@@ -172,19 +190,20 @@ stimulus, dt 0.02 / 0.005 / 0.001 ms, and the first non-finite intermediate vari
   Rush-Larsen on the gates). Spot checks of its accuracy at 0.02 ms against Rush-Larsen at the
   small steps these models need (first beat, same stimulus): CiPA 2017 APD90 256.1 vs 256.7 ms
   (Rush-Larsen at 0.001 ms), grandi 2010 273.0 vs 273.3 ms (Rush-Larsen at 0.005 ms).
-- **faber-rudy 2000**: runs with Rush-Larsen at 0.005 ms but fails with RosenbrockEuler at
-  0.02 ms: the junctional SR calcium goes negative within 5 ms (its release flux switches on
+- **Run with RosenbrockEuler at dt = 0.005 ms** (after failing at 0.02 ms): faber-rudy 2000
+  (at 0.02 ms its junctional SR calcium went negative within 5 ms: its release flux switches on
   through threshold-tracking states, a non-linearity the linearised step does not follow at
-  that step). Needs a smaller dt.
-- **Fail later with RosenbrockEuler** (in beat 2-5 instead of beat 1): bondarenko 2004
-  apical/septal and li 2010 (mouse, Markov states; Cai/Cass first), jafri-rice-winslow 1998,
-  iyer 2007. Not diagnosed further: candidates are a step still too large for the non-linear
-  calcium release, or a stimulus of 40 mV/ms x 2 ms at 1 Hz that does not suit these cells (the
-  files' own protocols differ).
-- **Still NaN in beat 1 with both schemes**: iyer 2004 (Markov INa; with Rush-Larsen the
-  voltage ran away to 1e5 mV within 0.2 ms even at 0.001 ms), winslow 1999, pasek 2008 (NaN
-  within 0.04-3 ms with Rush-Larsen at 0.001 ms). Not diagnosed; not a translation error as
-  far as checked (the right-hand side is finite at the initial state).
+  that step), bondarenko 2004 apical/septal and li 2010 (mouse, Markov states; at 0.02 ms they
+  failed in beats 3-4 with Cai/Cass first). Their APD90 of 18-23 ms is the short mouse action
+  potential.
+- **Still failing with RosenbrockEuler at 0.005 ms**: iyer 2004 (beat 1; with Rush-Larsen the
+  voltage ran away to 1e5 mV within 0.2 ms even at 0.001 ms), iyer 2007 (beat 5), jafri-rice-
+  winslow 1998 (beat 1 at 0.005 ms, beat 5 at 0.02 ms), winslow 1999 (beat 2), pasek 2008
+  (beat 1; NaN within 0.04-3 ms with Rush-Larsen at 0.001 ms). Not diagnosed further:
+  candidates are non-linear calcium release that needs a smaller step still (a Newton or
+  adaptive step), or a stimulus of 40 mV/ms x 2 ms at 1 Hz that does not suit these cells (the
+  files' own protocols differ); not a translation error as far as checked (the right-hand
+  side is finite at the initial state).
 - **bueno 2007 endo**: the voltage of this minimal model is on a 0-1.55 scale (labelled mV), so
   a 40 mV/ms pulse drives it to 2.4 in 0.06 ms, where tau_w_minus overflows (bueno 2007 epi runs
   but its numbers in the table are on the same 0-1.55 scale). It needs a model-scaled amplitude.
@@ -201,9 +220,11 @@ def report(results: list[dict], wall: float) -> str:
     n_imp = sum(r.get("imported", False) for r in results)
     n_rl = sum(r.get("ran", False) for r in results)
     n_rb = sum(r.get("rosenbrock", {}).get("ran", False) for r in results)
+    n_fine = sum(r.get("rosenbrock_fine", {}).get("ran", False) for r in results)
 
-    def outcome(r):  # the run that worked, Rush-Larsen first
-        return r if r.get("ran") else r.get("rosenbrock", r)
+    def outcome(r):  # the first run that worked, else the last one tried
+        runs = attempts(r)
+        return next((a for a in runs if a.get("ran")), runs[-1])
 
     n_ap = sum(
         outcome(r).get("ran", False) and _fmt(outcome(r).get("apd90"), "") != "" for r in results
@@ -211,9 +232,10 @@ def report(results: list[dict], wall: float) -> str:
     lines = [
         "# CellML import study: the 79 curated models of ../shared/cellml",
         "",
-        f"**Imported: {n_imp} of {n}. Ran {BEATS} beats: {n_rl + n_rb} of {n} ({n_rl} with "
-        f"Rush-Larsen, {n_rb} more with RosenbrockEuler). An action potential with an APD90 in "
-        f"the last beat: {n_ap} of {n}.**",
+        f"**Imported: {n_imp} of {n}. Ran {BEATS} beats: {n_rl + n_rb + n_fine} of {n} "
+        f"({n_rl} with Rush-Larsen at dt = {DT} ms, {n_rb} more with RosenbrockEuler at the same "
+        f"dt, {n_fine} more with RosenbrockEuler at dt = 0.005 ms). An action potential with an "
+        f"APD90 in the last beat: {n_ap} of {n}.**",
         "",
         f"Generated by `validation/cellml_import.py` ({wall / 60:.1f} min on the 2-core CPU for "
         "the Rush-Larsen pass). Each model: `msim.cells.from_cellml(file)` with the oxmeta "
@@ -222,7 +244,7 @@ def report(results: list[dict], wall: float) -> str:
         "model. First with `msim.RushLarsen` (Hodgkin-Huxley gates exact for frozen rates, "
         "forward Euler on the rest); the models it cannot run are retried with "
         "`msim.RosenbrockEuler` (the same gates, linearly implicit Euler on the other states), "
-        "at the same dt. APD90 and peak from the last beat (voltage sampled every 0.1 ms, linear "
+        "first at the same dt, then at dt = 0.005 ms. APD90 and peak from the last beat (voltage sampled every 0.1 ms, linear "
         "interpolation at 90% repolarisation); rest = voltage just before the last stimulus. "
         "Compile and beat times on the 2-core CPU with two models running at once. These are "
         "not compared with reference values here (validation/cells_vs_myokit.md compares the "
@@ -241,11 +263,13 @@ def report(results: list[dict], wall: float) -> str:
         elif r.get("ran"):
             ran = "yes"
         elif best.get("ran"):
-            ran = f"with RosenbrockEuler (Rush-Larsen: {r.get('error', '')})"
+            ran = f"with RosenbrockEuler, dt {best['dt']} (Rush-Larsen: {r.get('error', '')})"
         else:
             ran = "no: " + best.get("error", "")
             if best is not r:
-                ran += f" (also with RosenbrockEuler; Rush-Larsen: {r.get('error', '')})"
+                ran += (
+                    f" (RosenbrockEuler down to dt {best['dt']}; Rush-Larsen: {r.get('error', '')})"
+                )
         lines.append(
             f"| {r['model']} | {imported} | {ran} | {r.get('states', '')} | {r.get('gates', '')} "
             f"| {_fmt(best.get('apd90'), '.1f')} | {_fmt(best.get('rest'), '.2f')} "
@@ -259,17 +283,18 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--one", type=pathlib.Path)
     parser.add_argument("--scheme", choices=sorted(SCHEMES), default="rush-larsen")
+    parser.add_argument("--dt", type=float, default=DT)
     parser.add_argument(
         "--retry-failed",
         action="store_true",
-        help="rerun the models that failed with Rush-Larsen in the recorded run with "
-        "RosenbrockEuler, and rewrite the report",
+        help="rerun the models that every recorded attempt failed with the next retry of "
+        "RETRIES (RosenbrockEuler at dt 0.02, then 0.005 ms), and rewrite the report",
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--report", type=float, help="minutes the run took: rewrite the report")
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(one(args.one, args.scheme)), flush=True)
+        print(json.dumps(one(args.one, args.scheme, args.dt)), flush=True)
         return
     if args.report or args.retry_failed:
         with open(HERE / "cellml_import.jsonl") as log:
