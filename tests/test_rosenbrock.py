@@ -6,6 +6,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import msim
 from msim.cells import BeelerReuter1977, LuoRudy1991
@@ -71,6 +72,25 @@ def test_linear_stiff_model_takes_the_exact_backward_euler_step():
     for _ in range(5):
         y_fe = msim.ForwardEuler().step(cell, ZERO, y_fe, dt, ZERO)
     assert float(jnp.abs(y_fe).max()) > 1e6
+
+
+def test_a_chosen_subset_is_implicit_and_the_rest_explicit():
+    """With ``states=`` only the named states take the implicit step (here the stiff chain,
+    exactly backward Euler on its block); V takes forward Euler."""
+    cell, dt = Markov(), 0.02
+    y = jnp.asarray([0.7, 0.6, 0.3, 0.1])
+    out = msim.RosenbrockEuler(states=("C", "O", "I")).step(cell, ZERO, y, dt, jnp.asarray(2.0))
+    np.testing.assert_allclose(out[0], 0.7 + dt * (-0.07 + 2.0), rtol=1e-14)
+    chain = np.eye(3) - dt * np.asarray(cell.matrix())[1:, 1:]
+    np.testing.assert_allclose(out[1:], np.linalg.solve(chain, np.asarray(y[1:])), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"\['m'\] are gates of LuoRudy1991"):
+        msim.RosenbrockEuler(states=("m", "Cai")).step(
+            LuoRudy1991(), ZERO, LuoRudy1991().initial_state(), dt, ZERO
+        )
+    with pytest.raises(ValueError, match="has no state 'X'"):
+        msim.RosenbrockEuler(states=("X",)).step(cell, ZERO, y, dt, ZERO)
+    with pytest.raises(ValueError, match="at least one state"):
+        msim.RosenbrockEuler(states=())
 
 
 def test_each_cell_gets_its_own_jacobian():

@@ -107,19 +107,46 @@ class RosenbrockEuler(AbstractReaction):
     buffering) are stable at any step and the total occupancy of a Markov chain is conserved;
     first order. Use it for imported models that need ``dt <= 0.005`` ms with `RushLarsen`:
     one step costs ``m`` Jacobian-vector products and an ``m x m`` solve per cell (``m`` =
-    number of non-gate states), so it is for single cells and small tissues, not a default.
+    number of implicit states), so it is for single cells and small tissues, not a default.
+
+    Args:
+        states: names of the states to treat implicitly (the stiff ones: a Markov chain, a fast
+            buffer); the other non-gate states then take a forward Euler step, and the step
+            costs only ``len(states)`` Jacobian-vector products. Default: every non-gate state.
 
     Reference: H. H. Rosenbrock, Comput. J. 5 (1963) 329-330 (the one-stage method).
     """
 
+    states: tuple[str, ...] | None = eqx.field(static=True, default=None)
     order: ClassVar[int] = 1
+
+    def __check_init__(self):
+        if self.states is not None and not self.states:
+            raise ValueError("states must name at least one state, or be None (all non-gates).")
 
     def step(self, cell, t, y, dt, i_stim):
         gates = set(cell.gate_indices)
-        if len(gates) == y.shape[0]:
+        if self.states is None:
+            implicit = [i for i in range(y.shape[0]) if i not in gates]
+        else:
+            implicit = sorted({cell.state_index(name) for name in self.states})
+            both = [cell.state_names[i] for i in implicit if i in gates]
+            if both:
+                raise ValueError(
+                    f"RosenbrockEuler: {both} are gates of {type(cell).__name__}, which take the "
+                    "Rush-Larsen step; name only non-gate states."
+                )
+        if not implicit:
             return RushLarsen().step(cell, t, y, dt, i_stim)
-        rest = jnp.asarray([i for i in range(y.shape[0]) if i not in gates])
-        m = int(rest.size)
+        rest = jnp.asarray(implicit)
+        m = len(implicit)
+        # The explicit non-gate states (if any) take forward Euler from the same start.
+        explicit = [i for i in range(y.shape[0]) if i not in gates and i not in set(implicit)]
+        if explicit:
+            e = jnp.asarray(explicit)
+            y_start = y.at[e].add(dt * cell.rhs(t, y, i_stim)[e])
+        else:
+            y_start = y
 
         def f_rest(z):
             return cell.rhs(t, y.at[rest].set(z), i_stim)[rest]
@@ -135,7 +162,7 @@ class RosenbrockEuler(AbstractReaction):
         jac = jnp.moveaxis(columns, (0, 1), (-1, -2))  # (*grid, i, j) = d f_i / d z_j
         a = jnp.broadcast_to(eye, jac.shape) - dt * jac
         dz = jnp.linalg.solve(a, (dt * jnp.moveaxis(f, 0, -1))[..., None])[..., 0]
-        y_next = y.at[rest].add(jnp.moveaxis(dz, -1, 0))
+        y_next = y_start.at[rest].add(jnp.moveaxis(dz, -1, 0))
         return _with_exact_gates(cell, t, y, dt, y_next)
 
 
