@@ -1,4 +1,20 @@
-# Sourced by the GPU benchmark scripts; expects RESULTS, LOG and BUDGET_S to be set.
+# Sourced by the GPU benchmark scripts, from the repository root, after they set
+# RESULTS_NAME, LOG_NAME and DEFAULT_BUDGET_S: checks OUT, sets PY, PYTHONPATH, RESULTS, LOG and
+# BUDGET_S, empties the two files, logs the device, and defines stage().
+OUT=${OUT:?set OUT to an output directory}
+mkdir -p "$OUT"
+PY=${PYTHON:-python}
+export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}"
+RESULTS="$OUT/$RESULTS_NAME"
+LOG="$OUT/$LOG_NAME"
+: >"$RESULTS"
+: >"$LOG"
+BUDGET_S=${BUDGET_S:-$DEFAULT_BUDGET_S}
+{
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || true
+  $PY -c "import jax; print('jax', jax.__version__, jax.devices())"
+} >>"$LOG" 2>&1
+
 # stage NAME TIMEOUT_S COMMAND...: run one benchmark, appending its JSON lines to $RESULTS.
 stage() {
   local name=$1 limit=$2

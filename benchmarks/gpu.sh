@@ -9,16 +9,7 @@
 # Smoke test on a CPU with tiny sizes: SMOKE=1 OUT=/tmp/smoke bash benchmarks/gpu.sh
 set -u -o pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:?set OUT to an output directory}
-mkdir -p "$OUT"
-PY=${PYTHON:-python}
-export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}"
-RESULTS="$OUT/gpu_results.jsonl"
-LOG="$OUT/gpu_stderr.log"
-: >"$RESULTS"
-: >"$LOG"
-BUDGET_S=${BUDGET_S:-330}
-
+RESULTS_NAME=gpu_results.jsonl LOG_NAME=gpu_stderr.log DEFAULT_BUDGET_S=330
 if [ "${SMOKE:-0}" = 1 ]; then
   FWD_SIZES="16 32"; FWD_STEPS=20; FWD_REPEATS=2
   G_SMALL="--size 16 --steps 20 80 --repeats 1 --no-checkpoint-steps 20"
@@ -34,11 +25,6 @@ fi
 
 # shellcheck source=benchmarks/_stage.sh
 . benchmarks/_stage.sh
-
-{
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || true
-  $PY -c "import jax; print('jax', jax.__version__, jax.devices())"
-} >>"$LOG" 2>&1
 
 # What `import msim` pulls in (matplotlib must not be among them: only msim.viz uses it).
 stage preflight 60 $PY -c "

@@ -12,16 +12,7 @@
 # Smoke test on a CPU with tiny sizes: SMOKE=1 OUT=/tmp/smoke bash benchmarks/gpu_cells.sh
 set -u -o pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:?set OUT to an output directory}
-mkdir -p "$OUT"
-PY=${PYTHON:-python}
-export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}"
-RESULTS="$OUT/gpu_cells.jsonl"
-LOG="$OUT/gpu_cells_stderr.log"
-: >"$RESULTS"
-: >"$LOG"
-BUDGET_S=${BUDGET_S:-420}
-
+RESULTS_NAME=gpu_cells.jsonl LOG_NAME=gpu_cells_stderr.log DEFAULT_BUDGET_S=420
 if [ "${SMOKE:-0}" = 1 ]; then
   CELLS="--size 16 --steps 10 --repeats 1 --slab-dx 1.0 --models AlievPanfilov OHaraRudy2011"
   NIEDERER="--dx 1.0 --dt 0.05 --t-end 5"
@@ -32,11 +23,6 @@ fi
 
 # shellcheck source=benchmarks/_stage.sh
 . benchmarks/_stage.sh
-
-{
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || true
-  $PY -c "import jax; print('jax', jax.__version__, jax.devices())"
-} >>"$LOG" 2>&1
 
 stage cells 240 $PY benchmarks/cells.py $CELLS
 # The benchmark's own JSON lines, report and plot go to $OUT/niederer/.

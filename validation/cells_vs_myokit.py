@@ -21,8 +21,10 @@ The Bueno-Orovio minimal model (dimensionless) is compared with its CellML files
 validation/phenomenological_models.md; Fenton-Karma and Barkley have no CellML file here and
 are compared with an adaptive integration of the same equations there.
 
-Run:  python validation/cells_vs_myokit.py [--beats 10] [--only NAME ...]
-      (float64; a few minutes on 2 CPU cores). Writes validation/cells_vs_myokit.md/.png/.jsonl.
+Run:  python validation/cells_vs_myokit.py [--beats 10] [--only NAME ...] [--name STEM]
+      (float64; a few minutes on 2 CPU cores). Writes validation/cells_vs_myokit.md/.png/.jsonl
+      (or STEM.*). The long-pacing check: --beats 100 --only "2006 epi" "2011 endo" "1998"
+      --name cells_vs_myokit_100_beats.
 """
 
 import argparse
@@ -225,7 +227,7 @@ def convergence():
     return rows
 
 
-def report(records: list[dict], conv, n_beats: int) -> str:
+def report(records: list[dict], conv, n_beats: int, stem: str = "cells_vs_myokit") -> str:
     apd_err = max(abs(r["msim"]["apd90"] / r["myokit"]["apd90"] - 1) for r in records)
     rest_err = max(abs(r["msim"]["rest"] - r["myokit"]["rest"]) for r in records)
     ok = apd_err < 0.01 and rest_err < 0.5
@@ -291,7 +293,7 @@ def report(records: list[dict], conv, n_beats: int) -> str:
         "tests/test_br_lr91.py, tests/test_crn.py, tests/test_ord.py), so the differences above "
         "are the first-order time discretisation.",
         "",
-        "![last beats](cells_vs_myokit.png)",
+        f"![last beats]({stem}.png)",
         "",
     ]
     return "\n".join(lines)
@@ -301,7 +303,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--beats", type=int, default=10)
     parser.add_argument("--only", nargs="+", help="run only the models whose label contains one")
+    parser.add_argument(
+        "--name",
+        help="write validation/NAME.md/.jsonl/.png (default: cells_vs_myokit for a full run; "
+        "a run with --only and no --name only prints)",
+    )
     args = parser.parse_args()
+    stem = args.name or "cells_vs_myokit"
     cases = [c for c in CASES if not args.only or any(s in c.label for s in args.only)]
     records, traces = [], {}
     for case in cases:
@@ -310,12 +318,12 @@ def main():
         traces[case.label] = trace
         print(json.dumps(record), flush=True)
     conv = convergence() if not args.only else None
-    text = report(records, conv, args.beats)
-    if args.only:
+    text = report(records, conv, args.beats, stem)
+    if args.only and not args.name:
         print(text)
         return
-    (HERE / "cells_vs_myokit.md").write_text(text)
-    (HERE / "cells_vs_myokit.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (HERE / f"{stem}.md").write_text(text)
+    (HERE / f"{stem}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     n = len(traces)
     fig, axes = plt.subplots(2, n, figsize=(3.2 * n, 6), squeeze=False)
     for k, (label, (tl, v, v_ref)) in enumerate(traces.items()):
@@ -328,7 +336,7 @@ def main():
     axes[1, 0].set_ylabel("msim - Myokit (mV)")
     axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(HERE / "cells_vs_myokit.png", dpi=100)
+    fig.savefig(HERE / f"{stem}.png", dpi=100)
     print(text)
 
 
