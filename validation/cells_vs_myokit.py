@@ -260,7 +260,8 @@ def report(records: list[dict], conv, n_beats: int, stem: str = "cells_vs_myokit
         f"Targets: APD90 within 1% (worst {apd_err:.3%}) and rest within 0.5 mV (worst "
         f"{rest_err:.3f} mV): **{'met' if ok else 'NOT met'}**. The Bueno-Orovio minimal "
         "model (EPI, ENDO) is compared with its CellML files in "
-        "validation/phenomenological_models.md.",
+        "validation/phenomenological_models.md; a 100-beat run of TP06 epi, CRN and ORd endo, "
+        "to check for drift over long pacing, is in validation/cells_vs_myokit_100_beats.md.",
         "",
         "Run times on the 2-core development CPU, including msim's compilation: "
         + "; ".join(
