@@ -140,18 +140,25 @@ class RosenbrockEuler(AbstractReaction):
             return RushLarsen().step(cell, t, y, dt, i_stim)
         rest = jnp.asarray(implicit)
         m = len(implicit)
+
+        def f_all(z):  # every derivative, as a function of the implicit states
+            return cell.rhs(t, y.at[rest].set(z), i_stim)
+
+        # One primal evaluation serves the implicit solve and the explicit states alike; the
+        # tangent rows of the other states are never used, and XLA drops them.
+        f_full, jvp_full = jax.linearize(f_all, y[rest])
+        f = f_full[rest]
+
+        def jvp(tangent):
+            return jvp_full(tangent)[rest]
+
         # The explicit non-gate states (if any) take forward Euler from the same start.
         explicit = [i for i in range(y.shape[0]) if i not in gates and i not in set(implicit)]
         if explicit:
             e = jnp.asarray(explicit)
-            y_start = y.at[e].add(dt * cell.rhs(t, y, i_stim)[e])
+            y_start = y.at[e].add(dt * f_full[e])
         else:
             y_start = y
-
-        def f_rest(z):
-            return cell.rhs(t, y.at[rest].set(z), i_stim)[rest]
-
-        f, jvp = jax.linearize(f_rest, y[rest])
         grid = y.shape[1:]
         eye = jnp.eye(m, dtype=y.dtype)
         # Column j of every cell's Jacobian at once: the tangent e_j in all cells (the right-hand
