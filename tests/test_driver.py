@@ -1,5 +1,7 @@
+
 """`msim.run`: chunked runs equal one `simulate` call, reuse one compiled program, stop on NaN."""
 
+import equinox as eqx
 import jax
 import numpy as np
 import pytest
@@ -82,9 +84,9 @@ def test_run_resumes_where_it_stopped(problem):
 
 def test_equal_chunks_compile_once(problem):
     msim.run(problem, 2.0, 0.05, SAVE, chunk=1.0, progress=False)  # compile
-    before = simulate_module._TRACE_COUNT
+    before = eqx.debug.get_num_traces(simulate_module._counted)
     msim.run(problem, 6.0, 0.05, SAVE, chunk=1.0, t0=1.0, progress=False)  # 5 chunks
-    traces = simulate_module._TRACE_COUNT - before
+    traces = eqx.debug.get_num_traces(simulate_module._counted) - before
     assert traces == 0
 
 
@@ -98,11 +100,12 @@ def test_progress_bar_reaches_the_end(problem, capsys):
 def test_nan_stops_the_run(problem):
     hot = msim.Stimulus(msim.regions.box((0.0, 0.0), (1.0, 1.0)), start=1.2, amplitude=1e300)
     bad = msim.Monodomain(problem.cell, problem.grid, 1.0, stimulus=hot)
-    with pytest.raises(RuntimeError, match=r"NaN between t = 1 and t = 1\.5"):
+    with pytest.raises(msim.SimulationError, match=r"NaN or infinite between t = 1 and t = 1\.5"):
         msim.run(bad, 4.0, 0.05, SAVE, chunk=1.0, progress=False)
-    quiet = msim.run(bad, 4.0, 0.05, SAVE, chunk=1.0, progress=False, check_nan=False)
-    assert float(quiet.nan_time) == 1.5
-    reference = msim.simulate(bad, 4.0, 0.05, SAVE, check_nan=False)
+    quiet = msim.run(bad, 4.0, 0.05, SAVE, chunk=1.0, progress=False, throw=False)
+    assert float(quiet.nan_time) == 1.5 and quiet.result == msim.RESULTS.nan
+    assert quiet.ts[-1] == 2.0  # stopped at the end of the chunk where it failed
+    reference = msim.simulate(bad, 4.0, 0.05, SAVE, throw=False)
     assert float(reference.nan_time) == 1.5
 
 

@@ -18,9 +18,9 @@ def _problem(k=8.0, diffusivity=1.0, amplitude=1.0):
     return msim.Monodomain(msim.cells.AlievPanfilov(k=k), GRID, diffusivity, stimulus=stim)
 
 
-def _loss(problem, checkpoint_every=None):
+def _loss(problem, block=None):
     # 160 steps in checkpointed blocks of 13 (the default would be 13 too).
-    sol = msim.simulate(problem, t_end=8.0, dt=0.05, save=SAVE, checkpoint_every=checkpoint_every)
+    sol = msim.simulate(problem, t_end=8.0, dt=0.05, save=SAVE, gradient=msim.ReverseMode(block))
     at = jnp.nansum(sol.activation_times) / 10.0
     return jnp.sum(sol.final_state**2) + jnp.sum(sol.traces) + at
 
@@ -65,11 +65,11 @@ def test_gradient_of_all_parameters_at_once_and_checkpointing_is_exact():
     problem = _problem()
     params, static = eqx.partition(problem, eqx.is_inexact_array)
 
-    def loss(params, checkpoint_every=None):
-        return _loss(eqx.combine(params, static), checkpoint_every)
+    def loss(params, block=None):
+        return _loss(eqx.combine(params, static), block)
 
     blocked = jax.grad(loss)(params)
-    unblocked = jax.grad(lambda p: loss(p, checkpoint_every=160))(params)
+    unblocked = jax.grad(lambda p: loss(p, block=160))(params)
     for a, b in zip(jax.tree.leaves(blocked), jax.tree.leaves(unblocked), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
     assert float(jnp.abs(blocked.cell.a)) > 0  # every cell parameter is reached
@@ -98,10 +98,10 @@ def test_reverse_mode_memory_grows_like_sqrt_of_the_steps():
     grid = msim.Grid((16, 16), 0.5)
     stim = msim.Stimulus(msim.regions.box((0, 0), (1.0, 8.0)), duration=1.0)
 
-    def temp_bytes(n, checkpoint_every=None):
+    def temp_bytes(n, block=None):
         def loss(k):
             p = msim.Monodomain(msim.cells.AlievPanfilov(k=k), grid, 1.0, stimulus=stim)
-            sol = msim.simulate(p, n * 0.05, 0.05, checkpoint_every=checkpoint_every)
+            sol = msim.simulate(p, n * 0.05, 0.05, gradient=msim.ReverseMode(block))
             return jnp.sum(sol.final_state**2)
 
         compiled = jax.jit(jax.grad(loss)).lower(8.0).compile()
@@ -111,5 +111,5 @@ def test_reverse_mode_memory_grows_like_sqrt_of_the_steps():
     exponent = np.log(large / small) / np.log(16)
     assert exponent < 0.6, exponent  # sqrt growth: 0.5
     # Without checkpointing the same gradient stores every step: linear growth.
-    unblocked = temp_bytes(400, checkpoint_every=400)
+    unblocked = temp_bytes(400, block=400)
     assert unblocked > 10 * small

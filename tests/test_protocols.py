@@ -1,3 +1,4 @@
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -146,9 +147,14 @@ def test_entry_points_do_not_recompile_for_new_values():
         )
 
     run(140.0, 0.2)
-    counts = (_pacing._TRACE_COUNT, _pacing._STEADY_TRACE_COUNT, _restitution._TRACE_COUNT)
+    counted = (
+        _pacing._pace_counted,
+        _pacing._steady_state_counted,
+        _restitution._restitution_counted,
+    )
+    counts = [eqx.debug.get_num_traces(f) for f in counted]
     run(160.0, 0.3)
-    assert counts == (_pacing._TRACE_COUNT, _pacing._STEADY_TRACE_COUNT, _restitution._TRACE_COUNT)
+    assert counts == [eqx.debug.get_num_traces(f) for f in counted]
 
 
 def test_pace_in_float32_agrees_with_float64():

@@ -1,3 +1,4 @@
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -180,10 +181,10 @@ def test_simulate_does_not_recompile_for_new_parameter_values():
         return msim.simulate(problem, t_end=2.0, dt=0.05, save=msim.Save(every=0.5))
 
     run(8.0, 1.0, 1.0)
-    before = _simulate._TRACE_COUNT
+    before = eqx.debug.get_num_traces(_simulate._counted)
     for k, d, a in [(7.0, 0.9, 1.2), (9.0, 0.5, 0.8)]:
         run(k, d, a)
-    assert before == _simulate._TRACE_COUNT
+    assert before == eqx.debug.get_num_traces(_simulate._counted)
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -247,16 +248,23 @@ def test_error_nan_names_the_time():
     # A huge stimulus with a large dt drives Aliev-Panfilov's cubic to overflow.
     stim = msim.Stimulus(msim.regions.box((0, 0), (2, 2)), start=2.0, duration=1.0, amplitude=1e30)
     problem = msim.Monodomain(msim.cells.AlievPanfilov(), grid, 0.1, stimulus=stim)
-    save = msim.Save(every=1.0)
-    with pytest.raises(FloatingPointError, match=r"became NaN between t = 2 and t = 3"):
+    save = msim.Save(every=1.0, probes=[(3, 3)])
+    # The error is raised by the program itself, eagerly and under jit alike, with times
+    # relative to t0, so that a continued run with a new t0 reuses the compiled program.
+    nan_message = r"became NaN or infinite between t0 \+ 2 and t0 \+ 3"
+    with pytest.raises(msim.SimulationError, match=nan_message):
         msim.simulate(problem, t_end=5.0, dt=0.25, save=save)
-    sol = msim.simulate(problem, t_end=5.0, dt=0.25, save=save, check_nan=False)
+    sol = msim.simulate(problem, t_end=5.0, dt=0.25, save=save, throw=False)
     assert float(sol.nan_time) == 3.0
-    # Inside jit the error is raised by the program itself, with times relative to t0, so
-    # that a continued run with a new t0 reuses the compiled program.
-    run = jax.jit(lambda p: msim.simulate(p, t_end=5.0, dt=0.25, save=save).final_state)
-    with pytest.raises(Exception, match=r"became NaN between t0 \+ 2 and t0 \+ 3"):
-        jax.block_until_ready(run(problem))  # on a GPU the error arrives with the result
+    assert sol.result == msim.RESULTS.nan and not sol.successful
+    # Whichever output the caller uses, under equinox's jit or JAX's.
+    for output in ("final_state", "traces", "ts"):
+        run = eqx.filter_jit(lambda p, o=output: getattr(msim.simulate(p, 5.0, 0.25, save), o))
+        with pytest.raises(msim.SimulationError, match=nan_message):
+            jax.block_until_ready(run(problem))  # on a GPU the error arrives with the result
+    run = jax.jit(lambda p: msim.simulate(p, t_end=5.0, dt=0.25, save=save).traces)
+    with pytest.raises(Exception, match=nan_message):
+        jax.block_until_ready(run(problem))
 
 
 def test_continuing_a_run_does_not_recompile():
@@ -264,7 +272,7 @@ def test_continuing_a_run_does_not_recompile():
     stim = msim.Stimulus(msim.regions.box((0, 0), (1, 4)))
     problem = msim.Monodomain(msim.cells.AlievPanfilov(), grid, 1.0, stimulus=stim)
     sol = msim.simulate(problem, 2.0, 0.05, msim.Save(every=0.5))
-    before = _simulate._TRACE_COUNT
+    before = eqx.debug.get_num_traces(_simulate._counted)
     for t0 in (2.0, 4.0):
         sol = msim.simulate(
             problem,
@@ -275,22 +283,32 @@ def test_continuing_a_run_does_not_recompile():
             initial_state=sol.final_state,
             activation_times=sol.activation_times,
         )
-    assert before == _simulate._TRACE_COUNT
+    assert before == eqx.debug.get_num_traces(_simulate._counted)
 
 
-def test_nan_check_inside_vmap_reports_per_member():
+def test_a_failed_member_of_a_vmap_leaves_the_others_exact():
     grid = msim.Grid((4,), 0.5)
     stim = msim.Stimulus(msim.regions.box(0.0, 1.0), start=1.0, duration=1.0)
 
-    def run(amplitude):
+    def run(amplitude, throw=False):
         s = msim.Stimulus(stim.region, 1.0, 1.0, amplitude)
         problem = msim.Monodomain(msim.cells.AlievPanfilov(), grid, 0.1, stimulus=s)
-        return msim.simulate(
-            problem, 3.0, 0.25, save=msim.Save(every=1.0), check_nan=False
-        ).nan_time
+        return msim.simulate(problem, 3.0, 0.25, save=msim.Save(every=1.0), throw=throw)
 
-    nan_times = jax.vmap(run)(jnp.asarray([1.0, 1e30]))
-    assert np.isinf(nan_times[0]) and float(nan_times[1]) == 2.0
+    amplitudes = jnp.asarray([1.0, 1e30, 0.5])
+    batch = jax.vmap(run)(amplitudes)
+    assert np.isinf(batch.nan_time[0]) and float(batch.nan_time[1]) == 2.0
+    np.testing.assert_array_equal(
+        np.asarray(batch.result == msim.RESULTS.successful), [True, False, True]
+    )
+    assert bool((batch.result == msim.RESULTS.nan)[1])
+    for i in (0, 2):  # bitwise what the member gives alone
+        alone = run(amplitudes[i])
+        np.testing.assert_array_equal(batch.final_state[i], alone.final_state)
+        np.testing.assert_array_equal(batch.traces[i], alone.traces)
+    # With throw on, the batch raises msim's message.
+    with pytest.raises(msim.SimulationError, match="became NaN or infinite"):
+        jax.block_until_ready(jax.vmap(lambda a: run(a, throw=True).final_state)(amplitudes))
 
 
 # --- manufactured solution through the whole solver -----------------------------------------------
@@ -349,6 +367,13 @@ def test_traced_diffusivity_above_the_limit_is_a_runtime_error():
     final(1.0)  # limit 0.0625 >= 0.05
     with pytest.raises(Exception, match="above the explicit diffusion stability limit"):
         jax.block_until_ready(final(2.0))
+
+    def result(d):
+        problem = msim.Monodomain(msim.cells.AlievPanfilov(), grid, d)
+        return msim.simulate(problem, 1.0, 0.05, throw=False).result
+
+    results = jax.vmap(result)(jnp.asarray([1.0, 2.0, jnp.nan]))
+    np.testing.assert_array_equal(results == msim.RESULTS.unstable, [False, True, True])
 
 
 def test_activation_tracking_can_be_switched_off():

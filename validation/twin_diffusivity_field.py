@@ -115,7 +115,7 @@ def run(
         optimizer=optax.adam(lr),
         max_iterations=iterations,
         progress=progress,
-        gradient="reverse",
+        gradient=msim.ReverseMode(),
     )
     elapsed = time.perf_counter() - t0
     d_fit = np.asarray(result.best["conductivity.diffusivity"], dtype=float)

@@ -4,7 +4,6 @@ simulation (`calibrate`), resumable, with several starts at once."""
 
 from ._check import GradientReport as GradientReport, check_gradients as check_gradients
 from ._gradients import (
-    FORWARD_MAX_UNKNOWNS as FORWARD_MAX_UNKNOWNS,
     value_and_grad as value_and_grad,
 )
 from ._loop import (

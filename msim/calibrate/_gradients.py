@@ -1,16 +1,14 @@
 """Gradients of a loss by reverse mode (many parameters) or forward mode (a handful)."""
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from .._types import Array
-
-FORWARD_MAX_UNKNOWNS = 4
-"""`value_and_grad(mode="auto")` uses forward mode up to this many scalar unknowns."""
+from ..solve import AbstractGradient, AutoMode, ReverseMode
 
 
 def n_unknowns(theta) -> int:
@@ -36,35 +34,29 @@ def scalar_loss(loss: Callable[..., Array], what: str = "loss") -> Callable[...,
     return checked
 
 
-def resolve_mode(theta, mode: str) -> Literal["forward", "reverse"]:
-    """The mode `value_and_grad` uses for ``theta``: ``"auto"`` picks ``"forward"`` for at
-    most `FORWARD_MAX_UNKNOWNS` scalar unknowns, else ``"reverse"``."""
-    if mode == "auto":
-        return "forward" if n_unknowns(theta) <= FORWARD_MAX_UNKNOWNS else "reverse"
-    if mode in ("forward", "reverse"):
-        return mode
-    raise ValueError(f'gradient mode must be "auto", "forward" or "reverse", got {mode!r}.')
-
-
 def value_and_grad(
     loss: Callable[..., Array],
     theta,
-    mode: str = "auto",
+    mode: AbstractGradient = AutoMode(),
 ) -> tuple[Array, Any]:
     """The value of the scalar ``loss(theta)`` and its gradient, shaped like ``theta``.
 
-    - ``"reverse"``: `jax.value_and_grad`, one backward pass whatever the number of unknowns;
-      memory ~ sqrt(n_steps) states through `msim.simulate`'s checkpointing.
-    - ``"forward"``: one `jax.jvp` per scalar unknown, batched into one program with
+    - `msim.ReverseMode`: `jax.value_and_grad`, one backward pass whatever the number of
+      unknowns; memory ~ sqrt(n_steps) states through `msim.simulate`'s checkpointing.
+    - `msim.ForwardMode`: one `jax.jvp` per scalar unknown, batched into one program with
       `jax.vmap` (the primal run is shared). No stored trajectory: cheaper in memory and often
       in time for a handful of unknowns.
-    - ``"auto"``: forward for at most `FORWARD_MAX_UNKNOWNS` unknowns, else reverse.
+    - `msim.AutoMode` (default): forward for at most ``max_forward`` (4) scalar unknowns,
+      else reverse.
 
     Both give the same gradient to rounding. Traceable: use it inside ``jit``.
     """
-    mode = resolve_mode(theta, mode)
+    if not isinstance(mode, AbstractGradient):
+        raise TypeError(
+            f"mode must be msim.AutoMode(), msim.ReverseMode() or msim.ForwardMode(), got {mode!r}."
+        )
     f = scalar_loss(loss)
-    if mode == "reverse":
+    if isinstance(mode.resolve(theta), ReverseMode):
         return jax.value_and_grad(f)(theta)
     flat, unravel = ravel_pytree(theta)
     n = flat.size

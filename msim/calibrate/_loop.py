@@ -17,18 +17,18 @@ import optax
 from .._atomic import atomic_write
 from .._progress import tqdm
 from .._types import Array
-from ._gradients import resolve_mode, scalar_loss, value_and_grad
+from ..solve import AbstractGradient, AutoMode, ForwardMode, SimulationError
+from ._gradients import scalar_loss, value_and_grad
 from ._parameters import Selection
 
-_TRACE_COUNT = 0  # incremented each time the step is traced: tests assert no recompiles
 _HISTORY_MAX_SIZE = 16  # parameters with at most this many entries are kept in the history
 _FORMAT = "msim.calibrate checkpoint"
 _VERSION = 1
 
 
-class CalibrationError(ValueError):
-    """The loss or its gradient became NaN or infinite, or the step failed, during
-    `calibrate`.
+class CalibrationError(SimulationError):
+    """The loss or its gradient became NaN or infinite, or the simulation failed, during
+    `calibrate`. A `msim.SimulationError`: ``except msim.SimulationError`` catches it too.
 
     Attributes:
         iteration: the iteration (0-based) at which it happened.
@@ -118,14 +118,14 @@ def _leaf_specs(tree) -> list[list]:
     return [[list(np.shape(x)), str(np.asarray(x).dtype)] for x in jax.tree.leaves(tree)]
 
 
-def _identity(selection: Selection, opt_state, theta, n_starts: int, mode: str) -> dict:
+def _identity(selection: Selection, opt_state, theta, n_starts: int, mode) -> dict:
     """What a checkpoint must match to be resumed from."""
     return {
         "format": _FORMAT,
         "version": _VERSION,
         "parameters": [repr(p) for p in selection.parameters],
         "n_starts": n_starts,
-        "gradient": mode,
+        "gradient": "forward" if isinstance(mode, ForwardMode) else "reverse",
         "theta": _leaf_specs(theta),
         "opt_state_tree": str(jax.tree.structure(opt_state)),
         "opt_state": _leaf_specs(opt_state),
@@ -254,7 +254,7 @@ def calibrate(
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 10,
     resume: bool = True,
-    gradient: str = "auto",
+    gradient: AbstractGradient = AutoMode(),
     multistart: int | dict[str, Array] | None = None,
     key: Array | None = None,
     callback: Callable[[int, np.ndarray, dict[str, np.ndarray]], bool | None] | None = None,
@@ -269,7 +269,7 @@ def calibrate(
     Args:
         loss: ``loss(problem) -> scalar``, typically `msim.simulate` followed by a comparison
             with data (see `trace_loss`, `activation_loss`). Inside it, pass
-            ``check_nan=False`` to `msim.simulate` with ``multistart`` so that one diverging
+            ``throw=False`` to `msim.simulate` with ``multistart`` so that one diverging
             start does not stop the others. When a diffusivity is fitted, its value is traced,
             so `msim.simulate` cannot choose the diffusion sub-steps: pass
             ``diffusion=msim.ExplicitDiffusion(substeps=n)`` with ``n`` large enough for the
@@ -289,7 +289,8 @@ def calibrate(
         resume: if ``checkpoint`` exists and belongs to this calibration (same parameters,
             transforms, optimiser state layout and starts), continue from it: the result is the
             same as an uninterrupted run's. With False an existing file is overwritten.
-        gradient: ``"auto"``, ``"forward"`` or ``"reverse"`` (see `value_and_grad`).
+        gradient: `msim.AutoMode` (default), `msim.ForwardMode` or `msim.ReverseMode` (see
+            `value_and_grad`).
         multistart: an int ``N`` (starts spread around the selection's values by
             `Selection.starts`, from ``key``), or a dict from path to start values stacked on a
             leading axis. All starts run in one vmapped compiled call per iteration; a start
@@ -326,7 +327,12 @@ def calibrate(
     optimizer = optax.with_extra_args_support(optimizer)
     theta0, multi = _batched_starts(selection, multistart, key)
     n_starts = len(next(iter(jax.tree.leaves(theta0))))
-    mode = resolve_mode(jax.tree.map(lambda x: x[0], theta0), gradient)
+    if not isinstance(gradient, AbstractGradient):
+        raise TypeError(
+            "gradient must be msim.AutoMode(), msim.ReverseMode() or msim.ForwardMode(), got "
+            f"{gradient!r}."
+        )
+    mode = gradient.resolve(jax.tree.map(lambda x: x[0], theta0))
     problem = selection.problem
     small = [p for p in selection.paths if np.size(selection.values()[p]) <= _HISTORY_MAX_SIZE]
     checked = scalar_loss(loss)
@@ -351,11 +357,12 @@ def calibrate(
         physical = selection.physical(theta)
         return new_theta, new_state, value, norm, {p: physical[p] for p in small}
 
-    @eqx.filter_jit
-    def step(theta, opt_state):
-        global _TRACE_COUNT
-        _TRACE_COUNT += 1
+    def batched(theta, opt_state):
         return jax.vmap(one)(theta, opt_state)
+
+    # One compiled step serves every iteration: a second trace (say, a dtype that changes
+    # after the first update) would be a bug, and fails loudly here and in the tests.
+    step = eqx.filter_jit(eqx.debug.assert_max_traces(batched, max_traces=1))
 
     with jax.numpy_dtype_promotion("standard"):
         opt0 = jax.vmap(optimizer.init)(theta0)

@@ -5,12 +5,17 @@
 from .._convert import parameter as parameter
 from ._aliev_panfilov import AlievPanfilov as AlievPanfilov
 from ._barkley import Barkley as Barkley
-from ._base import AbstractCellModel as AbstractCellModel
+from ._base import (
+    AbstractCellModel as AbstractCellModel,
+    AbstractGatedCellModel as AbstractGatedCellModel,
+    gate_indices as gate_indices,
+)
 from ._beeler_reuter import BeelerReuter1977 as BeelerReuter1977
 from ._bueno_orovio import BuenoOrovio as BuenoOrovio
 from ._cellml import (
     CellMLImportError as CellMLImportError,
     CellMLModel as CellMLModel,
+    GatedCellMLModel as GatedCellMLModel,
     from_cellml as from_cellml,
     from_myokit as from_myokit,
 )

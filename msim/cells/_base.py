@@ -7,7 +7,6 @@ gates) are class-level constants.
 """
 
 import abc
-from typing import ClassVar
 
 import equinox as eqx
 
@@ -23,10 +22,8 @@ class AbstractCellModel(eqx.Module):
       axes, so the same code serves one cell (``grid == ()``) or a million.
     - ``i_stim`` is the applied stimulus, in the model's own units of dV/dt (positive
       depolarises), with shape ``grid`` (or broadcastable to it).
-    - Models with gating variables list them in ``gate_indices`` and implement
-      [`gate_rates`][msim.cells.AbstractCellModel.gate_rates], which returns the steady states
-      and time constants that a Rush-Larsen step uses: for a gate ``g``,
-      ``dg/dt = (g_inf - g) / tau``.
+    - Models with gating variables derive from `AbstractGatedCellModel` instead, which adds
+      the gates' indices and rates for Rush-Larsen steps.
 
     Subclasses declare:
 
@@ -34,13 +31,11 @@ class AbstractCellModel(eqx.Module):
     - ``voltage_index``: which state is the membrane voltage (for a non-electrical model, the
       primary observable that diffuses and that activation times are measured on).
     - ``activation_threshold``: default threshold for activation times, in the voltage's units.
-    - ``gate_indices``: the indices of the gating variables (may be empty).
     """
 
     state_names: eqx.AbstractClassVar[tuple[str, ...]]
     voltage_index: eqx.AbstractClassVar[int]
     activation_threshold: eqx.AbstractClassVar[float]
-    gate_indices: ClassVar[tuple[int, ...]] = ()
 
     @abc.abstractmethod
     def rhs(self, t: Float[Array, ""], y: Float[Array, "n ..."], i_stim: Array) -> Array:
@@ -49,16 +44,6 @@ class AbstractCellModel(eqx.Module):
     @abc.abstractmethod
     def initial_state(self) -> Float[Array, " n"]:
         """The resting state of one cell, shape ``(n_states,)``."""
-
-    def gate_rates(self, t: Float[Array, ""], y: Array) -> tuple[Array, Array]:
-        """Steady states and time constants of the gates, each ``(n_gates, *grid)``.
-
-        Only models with a non-empty ``gate_indices`` implement this.
-        """
-        raise TypeError(
-            f"{type(self).__name__} declares no gating variables, so it has no gate rates; "
-            "use the ForwardEuler or Heun reaction scheme, or declare `gate_indices`."
-        )
 
     @property
     def n_states(self) -> int:
@@ -72,3 +57,29 @@ class AbstractCellModel(eqx.Module):
             raise ValueError(
                 f"{type(self).__name__} has no state {name!r}; its states are {self.state_names}."
             ) from None
+
+
+class AbstractGatedCellModel(AbstractCellModel):
+    """A cell model with gating variables, which Rush-Larsen schemes step exactly.
+
+    For each gate ``g`` (state index in ``gate_indices``) the model's ``rhs`` is
+    ``dg/dt = (g_inf - g) / tau`` with ``g_inf`` and ``tau`` given by
+    [`gate_rates`][msim.cells.AbstractGatedCellModel.gate_rates] at the same state.
+
+    Subclasses declare, besides what `AbstractCellModel` asks for:
+
+    - ``gate_indices``: the indices of the gating variables (at least one).
+    - ``gate_rates(t, y)``: their steady states and time constants.
+    """
+
+    gate_indices: eqx.AbstractClassVar[tuple[int, ...]]
+
+    @abc.abstractmethod
+    def gate_rates(self, t: Float[Array, ""], y: Array) -> tuple[Array, Array]:
+        """Steady states (dimensionless) and time constants (the model's time unit) of the
+        gates, each ``(n_gates, *grid)``, in the order of ``gate_indices``."""
+
+
+def gate_indices(cell: AbstractCellModel) -> tuple[int, ...]:
+    """The indices of ``cell``'s gating variables: ``()`` for a model without gates."""
+    return cell.gate_indices if isinstance(cell, AbstractGatedCellModel) else ()

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 
 from .._convert import parameter
 from .._types import Array, Float
-from ._base import AbstractCellModel
+from ._base import AbstractGatedCellModel
 from ._gating import inf_tau
 
 # The CellML file's initial values, in `state_names` order.
@@ -43,7 +43,7 @@ def _alpha_beta(v: Array) -> tuple[tuple[Array, ...], tuple[Array, ...]]:
     )
 
 
-class BeelerReuter1977(AbstractCellModel):
+class BeelerReuter1977(AbstractGatedCellModel):
     r"""Beeler-Reuter (1977) mammalian ventricular action potential model.
 
     Eight states: the membrane voltage $V$ (mV); the gates (dimensionless) $m, h, j$ of the

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 
 from .._convert import parameter
 from .._types import Array, Float
-from ._base import AbstractCellModel
+from ._base import AbstractGatedCellModel
 
 _NAMES = (
     "u_o", "u_u", "theta_v", "theta_w", "theta_v_minus", "theta_o",
@@ -45,7 +45,7 @@ def _step(x: Array) -> Array:
     return x >= 0.0
 
 
-class BuenoOrovio(AbstractCellModel):
+class BuenoOrovio(AbstractGatedCellModel):
     r"""Bueno-Orovio-Cherry-Fenton (2008) minimal model of the human ventricular action potential.
 
     $$

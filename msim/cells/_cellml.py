@@ -19,7 +19,7 @@ import numpy as np
 
 from .._convert import parameter
 from .._types import Array, Float
-from ._base import AbstractCellModel
+from ._base import AbstractCellModel, AbstractGatedCellModel
 
 _OXMETA = "oxford-metadata#"
 _RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -321,10 +321,21 @@ class CellMLModel(AbstractCellModel):
         scale[p.voltage_index] = p.voltage_factor
         return f * jnp.asarray(scale * p.time_factor, y.dtype).reshape((-1,) + (1,) * (y.ndim - 1))
 
+    def initial_state(self) -> Array:
+        return jnp.asarray(self._initial, dtype=self._dtype())
+
+
+# --- import ---------------------------------------------------------------------------------------
+
+
+class GatedCellMLModel(CellMLModel, AbstractGatedCellModel):
+    """An imported model in which `from_cellml` found Hodgkin-Huxley gates: its rates come
+    from the model's own expressions for ``x_inf``/``tau_x`` or ``alpha``/``beta``."""
+
+    gate_indices: eqx.AbstractClassVar[tuple[int, ...]]
+
     def gate_rates(self, t: Float[Array, ""], y: Array) -> tuple[Array, Array]:
         p = self._program
-        if not p.gates:
-            return super().gate_rates(t, y)
         env = p.environment(self.parameters, jnp.asarray(t, y.dtype), y, jnp.zeros((), y.dtype))
         infs, taus = [], []
         for _, a, b, alpha_beta in p.gates:
@@ -336,12 +347,6 @@ class CellMLModel(AbstractCellModel):
             infs.append(jnp.broadcast_to(jnp.asarray(inf, y.dtype), y.shape[1:]))
             taus.append(jnp.broadcast_to(jnp.asarray(tau / p.time_factor, y.dtype), y.shape[1:]))
         return jnp.stack(infs), jnp.stack(taus)
-
-    def initial_state(self) -> Array:
-        return jnp.asarray(self._initial, dtype=self._dtype())
-
-
-# --- import ---------------------------------------------------------------------------------------
 
 
 def _find(model, name: str, what: str, source: str):
@@ -526,14 +531,15 @@ def from_myokit(
         "state_names": states,
         "voltage_index": v_index,
         "activation_threshold": float(activation_threshold),
-        "gate_indices": tuple(g[0] for g in gates),
         "source": source,
         "oxmeta": {a: q for q, a in annotations.items() if q in parameters or q in states},
         "stimulus_variable": stim_key,
         "_program": program,
         "_initial": tuple(initial),
     }
-    cls: Any = type(class_name, (CellMLModel,), namespace)
+    if gates:
+        namespace["gate_indices"] = tuple(g[0] for g in gates)
+    cls: Any = type(class_name, (GatedCellMLModel if gates else CellMLModel,), namespace)
     cell = cls(parameters={k: parameter(x) for k, x in parameters.items()})
     if stim_key is not None:
         _check_stimulus(cell, source, stim_key)

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 
 from .._convert import parameter
 from .._types import Array, Float
-from ._base import AbstractCellModel
+from ._base import AbstractGatedCellModel
 from ._gating import boltzmann, lr_sodium_hj_rates
 
 # The CellML file's initial values, in `state_names` order.
@@ -117,7 +117,7 @@ def _gates(v: Array, ca_i: Array, fn: Array, k_q10: Array) -> tuple[Array, Array
     )
 
 
-class CourtemancheRamirezNattel1998(AbstractCellModel):
+class CourtemancheRamirezNattel1998(AbstractGatedCellModel):
     r"""Courtemanche-Ramirez-Nattel (1998) human atrial action potential model (CRN).
 
     Twenty-one states: the membrane voltage $V$ (mV); the intracellular concentrations (mM)

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 
 from .._convert import parameter
 from .._types import Array, Float
-from ._base import AbstractCellModel
+from ._base import AbstractGatedCellModel
 
 _NAMES = (
     "tau_v_plus",
@@ -44,7 +44,7 @@ _SETS: dict[str, tuple[float, ...]] = {
 }
 
 
-class FentonKarma(AbstractCellModel):
+class FentonKarma(AbstractGatedCellModel):
     r"""Fenton-Karma (1998) three-variable model of the cardiac action potential.
 
     $$

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 
 from .._convert import parameter
 from .._types import Array, Float
-from ._base import AbstractCellModel
+from ._base import AbstractGatedCellModel
 from ._gating import inf_tau, lr_sodium_hj_rates
 
 # The CellML file's initial values, in `state_names` order.
@@ -52,7 +52,7 @@ def _x_i(v: Array) -> Array:
     return jnp.where(v > -100.0, temp / jnp.exp(0.04 * (v + 35.0)), 1.0)
 
 
-class LuoRudy1991(AbstractCellModel):
+class LuoRudy1991(AbstractGatedCellModel):
     r"""Luo-Rudy (1991) guinea-pig ventricular action potential model (LR1).
 
     Eight states: the membrane voltage $V$ (mV); the gates (dimensionless) $m, h, j$ of the

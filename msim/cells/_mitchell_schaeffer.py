@@ -5,10 +5,10 @@ import jax.numpy as jnp
 
 from .._convert import parameter
 from .._types import Array, Float
-from ._base import AbstractCellModel
+from ._base import AbstractGatedCellModel
 
 
-class MitchellSchaeffer(AbstractCellModel):
+class MitchellSchaeffer(AbstractGatedCellModel):
     r"""Mitchell-Schaeffer (2003) two-current model of the cardiac action potential.
 
     $$

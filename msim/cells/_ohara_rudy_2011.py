@@ -5,7 +5,7 @@ import jax.numpy as jnp
 
 from .._convert import optional_parameter, parameter
 from .._types import Array, Float
-from ._base import AbstractCellModel
+from ._base import AbstractGatedCellModel
 from ._gating import boltzmann
 
 _CELL_TYPES = ("endo", "epi", "M")
@@ -65,7 +65,7 @@ def _stack(xs, shape) -> Array:
     return jnp.stack([jnp.broadcast_to(x, shape) for x in xs])
 
 
-class OHaraRudy2011(AbstractCellModel):
+class OHaraRudy2011(AbstractGatedCellModel):
     r"""O'Hara-Rudy (2011) human ventricular action potential model (ORd; endo, epi, M).
 
     Forty-one states, in the CellML files' order: the membrane voltage $V$ (mV); the fraction

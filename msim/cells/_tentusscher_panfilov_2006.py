@@ -5,7 +5,7 @@ import jax.numpy as jnp
 
 from .._convert import optional_parameter, parameter
 from .._types import Array, Float
-from ._base import AbstractCellModel
+from ._base import AbstractGatedCellModel
 from ._gating import boltzmann
 
 # Published values that differ between the three cell types (ten Tusscher & Panfilov 2006,
@@ -34,7 +34,7 @@ _INITIAL = {
 _V_LOW, _V_HIGH = 14.999, 15.001
 
 
-class TenTusscherPanfilov2006(AbstractCellModel):
+class TenTusscherPanfilov2006(AbstractGatedCellModel):
     r"""ten Tusscher-Panfilov (2006) human ventricular action potential model (TP06).
 
     Nineteen states: the membrane voltage $V$ (mV); the intracellular K$^+$, Na$^+$ and

@@ -11,6 +11,7 @@ import datetime
 import json
 import math
 import pathlib
+import sys
 import textwrap
 import time
 from collections.abc import Sequence
@@ -109,8 +110,8 @@ def command(args: argparse.Namespace, argv: Sequence[str]) -> int:
             checkpoint=out / "checkpoint.npz",
             checkpoint_every=job["fit"].get("checkpoint_every", 10),
         )
-    except cal.CalibrationError as e:
-        print(f"{parser.prog}: error: {e}")
+    except msim.SimulationError as e:  # CalibrationError included
+        print(f"{parser.prog}: error: {str(e).splitlines()[0]}", file=sys.stderr)
         return 1
     elapsed = time.perf_counter() - start
     written = _write_results(result, job, out, elapsed, figures=not args.no_figures)

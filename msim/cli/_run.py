@@ -167,7 +167,7 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         solution = msim.run(problem, args.t_end, args.dt, save, progress=not args.no_progress)
     except ValueError as e:
         parser.error(str(e))
-    except RuntimeError as e:
+    except msim.SimulationError as e:
         print(f"msim run: error: {str(e).splitlines()[0]}", file=sys.stderr)
         return 1
     elapsed = time.perf_counter() - started

@@ -7,7 +7,6 @@ model's units of dV/dt (mV/ms = uA/uF for physiological models, 1/time for dimen
 ones), positive depolarising.
 """
 
-import functools
 
 import equinox as eqx
 import jax
@@ -17,12 +16,9 @@ import jax.numpy as jnp
 from .._convert import concrete, parameter
 from .._types import Array, ArrayLike, Bool, Float, Int, ScalarLike, State
 from ..cells import AbstractCellModel
-from ..solve import RushLarsen
-from ..solve._schemes import AbstractReaction
-
-# Incremented when `_pace` / `_steady_state` are traced: tests check new values do not retrace.
-_TRACE_COUNT = 0
-_STEADY_TRACE_COUNT = 0
+from ..solve import AbstractReaction, AutoReaction
+from ..solve._loop import advance
+from ..solve._reaction import stack, unstack
 
 
 def steps_in(duration: float, dt: float, what: str) -> int:
@@ -94,13 +90,14 @@ def _beat_steps(
     """
     dtype = y.dtype
 
-    @functools.partial(jax.checkpoint, prevent_cse=False)
-    def body(j, y):
-        t_local = jnp.asarray(first + j).astype(dtype) * dt
+    def step(carry):
+        states, j = carry
+        t_local = j.astype(dtype) * dt
         on = (t_local + 0.5 * dt < duration).astype(dtype)
-        return scheme.step(cell, t_start + t_local, y, dt, amplitude * on)
+        return scheme.step_states(cell, t_start + t_local, states, dt, amplitude * on), j + 1
 
-    return lax.fori_loop(0, count, body, y)
+    states, _ = advance(step, (unstack(y), jnp.asarray(first, jnp.int32)), count, checkpoint=True)
+    return stack(states)
 
 
 def prepace_beats(
@@ -172,8 +169,7 @@ class PacingResult(eqx.Module):
         return ts, jnp.concatenate([v, self.v[..., -1, -1:]], axis=-1)
 
 
-@eqx.filter_jit
-def _pace(
+def _pace_impl(
     cell: AbstractCellModel,
     y0: Array,
     amplitude: Array,
@@ -188,8 +184,6 @@ def _pace(
     save_states: bool,
     save_dvdt: bool,
 ) -> PacingResult:
-    global _TRACE_COUNT
-    _TRACE_COUNT += 1
     vi = cell.voltage_index
     dtype = y0.dtype
     y = prepace_beats(cell, scheme, y0, prepace, n_steps, dt, bcl, amplitude, duration)
@@ -232,6 +226,11 @@ def _pace(
         beat_end_states=jnp.moveaxis(ends, 0, -1),
         final_state=y_final,
     )
+
+
+# Traces are counted by equinox: tests check that new values do not retrace.
+_pace_counted = eqx.debug.assert_max_traces(_pace_impl, max_traces=None)
+_pace = eqx.filter_jit(_pace_counted)
 
 
 def _check_count(value: int, name: str, minimum: int) -> int:
@@ -324,7 +323,7 @@ def pace(
     amplitude = parameter(stimulus_amplitude).astype(y.dtype)
     duration = parameter(stimulus_duration).astype(y.dtype)
     return _pace(
-        cell, y, amplitude, duration, RushLarsen() if scheme is None else scheme, float(bcl),
+        cell, y, amplitude, duration, AutoReaction() if scheme is None else scheme, float(bcl),
         float(dt), n_steps, every,
         n_beats, prepace, bool(save_states), bool(save_dvdt),
     )  # fmt: skip
@@ -348,10 +347,9 @@ class SteadyState(eqx.Module):
     change: Float[Array, ""]
 
 
-@eqx.filter_jit
-def _steady_state(cell, y0, amplitude, duration, scheme, bcl, dt, n_steps, max_beats, rtol, atol):
-    global _STEADY_TRACE_COUNT
-    _STEADY_TRACE_COUNT += 1
+def _steady_state_impl(
+    cell, y0, amplitude, duration, scheme, bcl, dt, n_steps, max_beats, rtol, atol
+):
 
     def change(y_old, y_new):
         return jnp.max(jnp.abs(y_new - y_old) / (atol + rtol * jnp.abs(y_old)))
@@ -369,6 +367,10 @@ def _steady_state(cell, y0, amplitude, duration, scheme, bcl, dt, n_steps, max_b
     inf = jnp.asarray(jnp.inf, y0.dtype)
     y, k, c = lax.while_loop(cond, body, (y0, jnp.zeros((), jnp.int32), inf))
     return SteadyState(state=y, n_beats=k, converged=c <= 1.0, change=c)
+
+
+_steady_state_counted = eqx.debug.assert_max_traces(_steady_state_impl, max_traces=None)
+_steady_state = eqx.filter_jit(_steady_state_counted)
 
 
 def steady_state(
@@ -418,7 +420,7 @@ def steady_state(
     amplitude = parameter(stimulus_amplitude).astype(y.dtype)
     duration = parameter(stimulus_duration).astype(y.dtype)
     return _steady_state(
-        cell, y, amplitude, duration, RushLarsen() if scheme is None else scheme, float(bcl),
+        cell, y, amplitude, duration, AutoReaction() if scheme is None else scheme, float(bcl),
         float(dt), n_steps, max_beats,
         float(rtol), float(atol),
     )  # fmt: skip

@@ -1,6 +1,5 @@
 """S1-S2 restitution of the action potential duration, all coupling intervals at once."""
 
-import functools
 import math
 
 import equinox as eqx
@@ -13,11 +12,10 @@ from .._convert import concrete, parameter
 from .._types import Array, ArrayLike, Float, ScalarLike
 from ..cells import AbstractCellModel
 from ..observe import apd
-from ..solve import RushLarsen
-from ..solve._schemes import AbstractReaction
+from ..solve import AbstractReaction, AutoReaction
+from ..solve._loop import advance
+from ..solve._reaction import unstack
 from ._pacing import initial_grid_state, prepace_beats, steps_in
-
-_TRACE_COUNT = 0  # incremented when `_restitution` is traced (no-recompile tests)
 
 
 class Restitution(eqx.Module):
@@ -39,13 +37,10 @@ class Restitution(eqx.Module):
     apd_s1: Float[Array, "*grid intervals"]
 
 
-@eqx.filter_jit
-def _restitution(
+def _restitution_impl(
     cell, y0, intervals, amplitude, s2_amplitude, duration, scheme, s1_bcl, dt, n_s1_steps,
     n_s1, n_total, every, percent,
 ):  # fmt: skip
-    global _TRACE_COUNT
-    _TRACE_COUNT += 1
     vi = cell.voltage_index
     dtype = y0.dtype
     y_last = prepace_beats(cell, scheme, y0, n_s1 - 1, n_s1_steps, dt, s1_bcl, amplitude, duration)
@@ -55,20 +50,22 @@ def _restitution(
     ts = jnp.arange(n_samples).astype(dtype) * (every * dt)
 
     def one_interval(interval):
-        # Checkpointed steps: reverse mode keeps one state per step (see `_pacing._beat_steps`).
-        @functools.partial(jax.checkpoint, prevent_cse=False)
-        def body(j, y):
+        def step(carry):
+            states, j = carry
             t_local = j.astype(dtype) * dt
             mid = t_local + 0.5 * dt
             s1 = (mid < duration).astype(dtype)
             s2 = ((mid >= interval) & (mid < interval + duration)).astype(dtype)
-            return scheme.step(cell, t_last + t_local, y, dt, amplitude * s1 + s2_amplitude * s2)
+            i_stim = amplitude * s1 + s2_amplitude * s2
+            return scheme.step_states(cell, t_last + t_local, states, dt, i_stim), j + 1
 
-        def chunk(y, c):
-            y = lax.fori_loop(0, every, lambda i, y: body(c * every + i, y), y)
-            return y, y[vi]
+        def chunk(carry, _):
+            # Checkpointed steps: reverse mode keeps one state per step (as `pace` does).
+            carry = advance(step, carry, every, checkpoint=True)
+            return carry, carry[0][vi]
 
-        _, vs = lax.scan(chunk, y_last, jnp.arange(n_total // every))
+        carry0 = (unstack(y_last), jnp.zeros((), jnp.int32))
+        _, vs = lax.scan(chunk, carry0, None, length=n_total // every)
         v = jnp.moveaxis(jnp.concatenate([y_last[vi][None], vs]), 0, -1)  # (*grid, samples)
         # The first S2-stimulated step starts at j0 dt; the sample at or before it is the last
         # one of the S1 beat. Flatten the trace on the other beat's side of that sample, so each
@@ -88,6 +85,11 @@ def _restitution(
     apd_s1 = jnp.moveaxis(apd_s1, 0, -1)
     di = jnp.broadcast_to(intervals, apd_s1.shape) - apd_s1
     return Restitution(s2_intervals=intervals, apd=apd_s2, di=di, apd_s1=apd_s1)
+
+
+# Traces are counted by equinox (no-recompile tests).
+_restitution_counted = eqx.debug.assert_max_traces(_restitution_impl, max_traces=None)
+_restitution = eqx.filter_jit(_restitution_counted)
 
 
 def restitution(
@@ -179,7 +181,7 @@ def restitution(
     duration = parameter(stimulus_duration).astype(y.dtype)
     intervals = jnp.asarray(values, dtype=y.dtype)
     return _restitution(
-        cell, y, intervals, amplitude, s2, duration, RushLarsen() if scheme is None else scheme,
+        cell, y, intervals, amplitude, s2, duration, AutoReaction() if scheme is None else scheme,
         float(s1_bcl), float(dt),
         n_s1_steps, int(n_s1), n_total, every, float(percent),
     )  # fmt: skip

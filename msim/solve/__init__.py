@@ -1,21 +1,36 @@
 """The coupling: problems, time-stepping schemes, `simulate` and its `Solution`."""
 
+from ._diffusion import (
+    AbstractDiffusion as AbstractDiffusion,
+    AbstractPreparedDiffusion as AbstractPreparedDiffusion,
+    ExplicitDiffusion as ExplicitDiffusion,
+)
 from ._driver import run as run
+from ._gradient import (
+    AbstractGradient as AbstractGradient,
+    AutoMode as AutoMode,
+    ForwardMode as ForwardMode,
+    ReverseMode as ReverseMode,
+)
 from ._problem import (
     AbstractProblem as AbstractProblem,
     Monodomain as Monodomain,
     ReactionDiffusion as ReactionDiffusion,
 )
-from ._schemes import (
+from ._reaction import (
     AbstractReaction as AbstractReaction,
-    AbstractSplitting as AbstractSplitting,
-    ExplicitDiffusion as ExplicitDiffusion,
+    AutoReaction as AutoReaction,
     ForwardEuler as ForwardEuler,
-    Godunov as Godunov,
     Heun as Heun,
     RosenbrockEuler as RosenbrockEuler,
     RushLarsen as RushLarsen,
-    Strang as Strang,
+    States as States,
 )
+from ._results import RESULTS as RESULTS, SimulationError as SimulationError
 from ._simulate import simulate as simulate
 from ._solution import Save as Save, Solution as Solution
+from ._splitting import (
+    AbstractSplitting as AbstractSplitting,
+    Godunov as Godunov,
+    Strang as Strang,
+)

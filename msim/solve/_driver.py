@@ -3,12 +3,12 @@
 import math
 from typing import Any
 
-import jax.numpy as jnp
 import numpy as np
 
 from .._progress import tqdm
 from .._types import Array
 from ._problem import AbstractProblem
+from ._results import RESULTS, SimulationError
 from ._simulate import check_times, simulate
 from ._solution import Save, Solution
 
@@ -44,7 +44,7 @@ def run(
     t0: float = 0.0,
     initial_state: Array | None = None,
     activation_times: Array | None = None,
-    check_nan: bool = True,
+    throw: bool = True,
     **simulate_kwargs: Any,
 ) -> Solution:
     """Simulate ``problem`` from ``t0`` to ``t_end`` in chunks, showing a progress bar.
@@ -54,7 +54,9 @@ def run(
     call that continues from the previous one (its ``t0``, ``initial_state`` and
     ``activation_times``). All chunks but possibly a shorter last one share one compiled
     program. Frames are moved to host memory as each chunk ends, so device memory holds one
-    chunk's frames at a time, and a NaN stops the run at the end of the chunk where it appears.
+    chunk's frames at a time, and they stay there: the returned solution's ``ts``,
+    ``snapshots``, ``traces`` and ``ecg`` are NumPy arrays. A failure (`RESULTS`) stops the run
+    at the end of the chunk where it appears.
 
     Use `simulate` to differentiate (``jax.grad``) or batch (``jax.vmap``); `run` is a Python
     loop, meant for forward runs from scripts, notebooks and the ``msim`` command.
@@ -71,10 +73,12 @@ def run(
         t0, initial_state, activation_times: where to start, as for `simulate` (resume a run
             by passing the ``final_time``, ``final_state`` and ``activation_times`` of the
             previous one).
-        check_nan: raise a `RuntimeError` naming the time interval if the state becomes NaN;
-            with False the time is reported in ``Solution.nan_time`` instead.
+        throw: raise `msim.SimulationError` naming the time interval if the run fails (the
+            state becomes NaN or infinite, or a traced diffusivity makes the step unstable);
+            with False the run stops there and returns, with ``Solution.result`` and
+            ``Solution.nan_time`` set.
         **simulate_kwargs: passed on to `simulate` (``reaction``, ``splitting``,
-            ``diffusion``, ``checkpoint_every``).
+            ``diffusion``, ``gradient``).
 
     Returns:
         The `Solution` of the whole run, equal to that of one `simulate` call.
@@ -99,7 +103,6 @@ def run(
 
     ts, snapshots, traces, ecgs = [], [], [], []
     y, t_act = initial_state, activation_times
-    nan_time = None
     last = None
     bar = tqdm(
         total=t_end - t0,
@@ -114,8 +117,8 @@ def run(
             m = min(per_chunk, n_units - done)
             t_a = t0 + done * unit * dt
             t_b = t0 + (done + m) * unit * dt
-            # check_nan=False: the driver checks each chunk's nan_time itself, so that the
-            # frames up to the NaN are kept and the error comes from `run`.
+            # throw=False: the driver checks each chunk's result itself, so that the frames up
+            # to the failure are kept and the error names absolute times.
             last = simulate(
                 problem,
                 t_b,
@@ -124,7 +127,7 @@ def run(
                 t0=t_a,
                 initial_state=y,
                 activation_times=t_act,
-                check_nan=False,
+                throw=False,
                 **simulate_kwargs,
             )
             y, t_act = last.final_state, last.activation_times
@@ -135,17 +138,11 @@ def run(
                 snapshots.append(np.asarray(last.snapshots)[drop:])
             if last.ecg is not None:
                 ecgs.append(np.asarray(last.ecg)[drop:])
-            chunk_nan = float(last.nan_time)
-            if nan_time is None and math.isfinite(chunk_nan):
-                nan_time = last.nan_time
-                if check_nan:
-                    every = unit * dt if save.every is not None else t_b - t_a
-                    raise RuntimeError(
-                        f"msim.run: the state became NaN between t = {chunk_nan - every:g} and "
-                        f"t = {chunk_nan:g}. Usual causes: dt too large for the reaction (try a "
-                        "smaller dt or RushLarsen), a stimulus too strong, or parameters "
-                        "outside the model's range."
-                    )
+            if not bool(last.successful):
+                bar.update(t_b - t_a)
+                if throw:
+                    raise SimulationError(_failure_message(last, t_a, unit * dt, save))
+                break
             done += m
             bar.update(t_b - t_a)
     assert last is not None
@@ -158,14 +155,31 @@ def run(
         snaps_all = None if snaps_all is None else snaps_all[[0, -1]]
         ecg_all = None if ecg_all is None else ecg_all[[0, -1]]
     return Solution(
-        ts=jnp.asarray(ts_all),
-        snapshots=None if snaps_all is None else jnp.asarray(snaps_all),
-        traces=jnp.asarray(traces_all),
-        ecg=None if ecg_all is None else jnp.asarray(ecg_all),
+        ts=ts_all,
+        snapshots=snaps_all,
+        traces=traces_all,
+        ecg=ecg_all,
         final_state=last.final_state,
         final_time=last.final_time,
         activation_times=last.activation_times,
-        nan_time=last.nan_time if nan_time is None else nan_time,
+        nan_time=last.nan_time,
+        result=last.result,
         saved_states=last.saved_states,
         probes=last.probes,
+    )
+
+
+def _failure_message(sol: Solution, t_a: float, every: float, save: Save) -> str:
+    if sol.result == RESULTS.unstable:
+        return (
+            f"msim.run: dt is above the explicit diffusion stability limit for the diffusivity "
+            f"values given at run time (from t = {t_a:g}). Pass ExplicitDiffusion(substeps=n) "
+            "with a larger n, or a smaller dt."
+        )
+    hi = float(sol.nan_time)
+    lo = max(t_a, hi - every) if save.every is not None else t_a
+    return (
+        f"msim.run: the state became NaN or infinite between t = {lo:g} and t = {hi:g}. "
+        "Usual causes: dt too large for the reaction (try a smaller dt or RushLarsen), a "
+        "stimulus too strong, or parameters outside the model's range."
     )

@@ -1,8 +1,10 @@
 from collections.abc import Sequence
 
 import equinox as eqx
+import numpy as np
 
 from .._types import Array
+from ._results import RESULTS
 
 
 class Save(eqx.Module):
@@ -51,22 +53,31 @@ class Solution(eqx.Module):
             interpolated between steps, grid-shaped; NaN where the voltage never crossed
             (masked-out cells included). Times in the model's time unit. None when
             ``Save(activation=False)``.
-        nan_time: end of the first save interval after which the state held a NaN, or +inf.
-            Useful with ``check_nan=False`` (e.g. inside a ``vmap``ped sweep).
+        nan_time: end of the first save interval after which the state held a NaN or an
+            infinity, or +inf. Useful with ``throw=False`` (e.g. inside a ``vmap``ped sweep).
+        result: how the run ended, a `RESULTS` item (one per member under ``vmap``):
+            ``RESULTS.successful``, ``RESULTS.nan`` or ``RESULTS.unstable``.
         saved_states: names of the saved states, in the order of the ``n_saved`` axis.
         probes: the probe indices, in the order of the ``n_probes`` axis.
     """
 
-    ts: Array
-    snapshots: Array | None
-    traces: Array
-    ecg: Array | None
+    # Frames: device arrays from `simulate`, NumPy arrays in host memory from `run`.
+    ts: Array | np.ndarray
+    snapshots: Array | np.ndarray | None
+    traces: Array | np.ndarray
+    ecg: Array | np.ndarray | None
     final_state: Array
     final_time: Array
     activation_times: Array | None
     nan_time: Array
+    result: RESULTS
     saved_states: tuple[str, ...] = eqx.field(static=True)
     probes: tuple[tuple[int, ...], ...] = eqx.field(static=True)
+
+    @property
+    def successful(self) -> Array:
+        """Whether the run succeeded: a boolean array (one per member under ``vmap``)."""
+        return self.result == RESULTS.successful
 
     def trace(self, probe: int | Sequence[int] = 0, state: str | None = None) -> Array:
         """The time course of one saved state at one probe, shape ``(n_frames,)``.
