@@ -55,13 +55,14 @@ def problem(
 
 
 def baseline_step(params, diffusivity, dt: float, h: float = SPACING):
-    """One Godunov step written by hand on a ``(2, n, n)`` state: forward Euler reaction, then
-    one explicit step of the 5-point Laplacian with edge padding (mirror ghost cells, i.e. no
-    flux). The same state layout as msim, so the comparison is of the time stepping alone."""
+    """One Godunov step written by hand on the state as a tuple ``(u, v)``: forward Euler
+    reaction, then one explicit step of the 5-point Laplacian with edge padding (mirror ghost
+    cells, i.e. no flux). The tuple carry is what a JAX user would write by hand: no stacked
+    ``(2, n, n)`` array is rebuilt between steps."""
     k, a, eps0, mu1, mu2 = (params[name] for name in ("k", "a", "eps0", "mu1", "mu2"))
 
     def step(y):
-        u, v = y[0], y[1]
+        u, v = y
         du = -k * u * (u - a) * (u - 1.0) - u * v
         dv = (eps0 + mu1 * v / (u + mu2)) * (-v - k * u * (u - a - 1.0))
         u = u + dt * du
@@ -70,24 +71,25 @@ def baseline_step(params, diffusivity, dt: float, h: float = SPACING):
         lap = (up[:-2, 1:-1] + up[2:, 1:-1] - 2.0 * u) * (1.0 / h**2) + (
             up[1:-1, :-2] + up[1:-1, 2:] - 2.0 * u
         ) * (1.0 / h**2)
-        return jnp.stack([u + dt * (diffusivity * lap), v])
+        return (u + dt * (diffusivity * lap), v)
 
     return step
 
 
 def baseline_run(y0, params, diffusivity, dt: float, steps: int, track_activation: bool = False):
-    """``steps`` baseline steps in one ``lax.scan``, returning ``(final state, activation
-    times)``. With ``track_activation`` the carry also holds the first upward crossing of
-    ``THRESHOLD`` per cell, linearly interpolated, as msim computes it; without, the activation
-    times are None."""
+    """``steps`` baseline steps in one ``lax.scan`` from the stacked ``y0``, returning
+    ``(final state stacked, activation times)``. With ``track_activation`` the carry also holds
+    the first upward crossing of ``THRESHOLD`` per cell, linearly interpolated, as msim
+    computes it; without, the activation times are None."""
     step = baseline_step(params, diffusivity, dt)
+    carry0 = (y0[0], y0[1])
     if not track_activation:
 
         def body(y, _):
             return step(y), None
 
-        y, _ = jax.lax.scan(body, y0, None, length=steps)
-        return y, None
+        y, _ = jax.lax.scan(body, carry0, None, length=steps)
+        return jnp.stack(y), None
 
     def body_tracked(carry, _):
         y, t_act, i = carry
@@ -95,14 +97,14 @@ def baseline_run(y0, params, diffusivity, dt: float, steps: int, track_activatio
         u_old, u_new = y[0], y_new[0]
         crossed = jnp.isnan(t_act) & (u_old < THRESHOLD) & (u_new >= THRESHOLD)
         rise = jnp.where(crossed, u_new - u_old, 1.0)
-        t = i.astype(y.dtype) * dt
+        t = i.astype(u_old.dtype) * dt
         t_act = jnp.where(crossed, t + dt * (THRESHOLD - u_old) / rise, t_act)
         return (y_new, t_act, i + 1), None
 
     t_act0 = jnp.full(y0.shape[1:], jnp.nan, y0.dtype)
-    carry = (y0, t_act0, jnp.zeros((), jnp.int32))
+    carry = (carry0, t_act0, jnp.zeros((), jnp.int32))
     (y, t_act, _), _ = jax.lax.scan(body_tracked, carry, None, length=steps)
-    return y, t_act
+    return jnp.stack(y), t_act
 
 
 def median_seconds(

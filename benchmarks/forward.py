@@ -12,7 +12,8 @@ Timed, after warm-up (compilation excluded), median of ``--repeats`` interleaved
   default);
 - ``msim_no_activation``: the same with ``Save(..., activation=False)``, which drops the
   activation-time tracking: the like-for-like comparison with the baseline;
-- ``baseline``: the jitted hand-written scan (`_harness.baseline_run`), same dt and steps;
+- ``baseline``: the jitted hand-written scan (`_harness.baseline_run`, its carry the tuple
+  ``(u, v)``), same dt and steps;
 - ``baseline_tracked``: the baseline plus msim's per-step activation-time tracking, the
   like-for-like comparison with ``msim``.
 
@@ -58,8 +59,7 @@ def nan_aware_max_diff(a, b) -> tuple[float, bool]:
     return diff, same_nans
 
 
-def run_case(n: int, steps: int, repeats: int, tracked: bool) -> dict:
-    dtype = jnp.float32
+def run_case(n: int, steps: int, repeats: int, tracked: bool, dtype=jnp.float32) -> dict:
     params = cell_parameters(dtype)
     diffusivity = jnp.asarray(DIFFUSIVITY, dtype)
     prob = problem(n, params, diffusivity, dtype)
@@ -177,6 +177,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 512])
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--dtype", choices=["float32", "float64"], nargs="+", default=["float32"])
     parser.add_argument(
         "--no-tracked",
         action="store_true",
@@ -184,8 +185,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     log(f"forward: device {device_kind()}, sizes {args.sizes}, {args.steps} steps")
-    for n in args.sizes:
-        emit(run_case(n, args.steps, args.repeats, tracked=not args.no_tracked))
+    if "float64" in args.dtype:
+        jax.config.update("jax_enable_x64", True)
+    for dtype in args.dtype:
+        for n in args.sizes:
+            emit(run_case(n, args.steps, args.repeats, not args.no_tracked, jnp.dtype(dtype)))
     emit(call_overhead(min(args.sizes), args.repeats))
 
 

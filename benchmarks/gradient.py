@@ -20,7 +20,7 @@ device reports allocator statistics (GPU) and ``--isolate`` runs each case in it
 msim checkpoints the scan in blocks of about ``sqrt(steps)`` steps, so the gradient's memory
 should grow like ``steps^0.5``. The summary line gives the growth exponent
 ``log(mem2 / mem1) / log(steps2 / steps1)`` between consecutive step counts. A baseline mode
-with ``checkpoint_every = steps`` (one block: no checkpointing, every step's residuals stored)
+with ``gradient=msim.ReverseMode(block=steps)`` (one block: no checkpointing, every step's residuals stored)
 shows linear growth: its memory analysis is compiled (not run) at every step count, and it is
 run and timed only at the counts in ``--no-checkpoint-steps``.
 
@@ -46,7 +46,7 @@ from _harness import DT, cell_parameters, device_kind, emit, log, median_seconds
 import msim
 
 
-def make_loss(n: int, steps: int, checkpoint_every: int | None):
+def make_loss(n: int, steps: int, block: int | None):
     t_end = steps * DT
     save = msim.Save(every=None, snapshots=False)
     base = cell_parameters(jnp.float32)
@@ -54,7 +54,7 @@ def make_loss(n: int, steps: int, checkpoint_every: int | None):
     def loss(theta):
         k, diffusivity = theta
         prob = problem(n, base | {"k": k}, diffusivity, jnp.float32)
-        sol = msim.simulate(prob, t_end=t_end, dt=DT, save=save, checkpoint_every=checkpoint_every)
+        sol = msim.simulate(prob, t_end=t_end, dt=DT, save=save, gradient=msim.ReverseMode(block))
         t_act = sol.activation_times
         activated = jnp.isfinite(t_act)
         mean_activation = jnp.sum(jnp.where(activated, t_act, 0.0)) / jnp.maximum(

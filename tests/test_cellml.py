@@ -1,4 +1,3 @@
-
 """CellML import against Myokit: the files that ship inside Myokit's PyPI package."""
 
 import functools

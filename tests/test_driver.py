@@ -1,4 +1,3 @@
-
 """`msim.run`: chunked runs equal one `simulate` call, reuse one compiled program, stop on NaN."""
 
 import equinox as eqx

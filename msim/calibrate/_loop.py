@@ -366,6 +366,9 @@ def calibrate(
 
     with jax.numpy_dtype_promotion("standard"):
         opt0 = jax.vmap(optimizer.init)(theta0)
+    # Optimisers initialise some of their state from Python numbers (weakly typed); after one
+    # update it is strongly typed. Strong types from the start keep one compiled step.
+    opt0 = jax.tree.map(lambda x: jnp.array(x, dtype=x.dtype) if eqx.is_array(x) else x, opt0)
     state = _State(
         theta=theta0,
         opt_state=opt0,

@@ -7,7 +7,6 @@ model's units of dV/dt (mV/ms = uA/uF for physiological models, 1/time for dimen
 ones), positive depolarising.
 """
 
-
 import equinox as eqx
 import jax
 import jax.lax as lax

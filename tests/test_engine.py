@@ -1,0 +1,81 @@
+"""The compiled step: what XLA is given and keeps (state layout inside the loop, shared rate
+expressions), checked on the optimised HLO of the programs users run."""
+
+import re
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+import msim
+
+
+def _computations(hlo: str) -> dict[str, str]:
+    out = {}
+    for block in re.split(r"\n(?=\S)", hlo):
+        m = re.match(r"(?:ENTRY )?%?([\w.\-]+) ", block)
+        if m:
+            out[m.group(1)] = block
+    return out
+
+
+def _loop_bodies(hlo: str) -> str:
+    """The text of every computation run inside a while loop's body (transitively)."""
+    comps = _computations(hlo)
+    todo = [m for c in comps.values() for m in re.findall(r"body=%([\w.\-]+)", c)]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in comps:
+            continue
+        seen.add(name)
+        text = comps[name]
+        todo += re.findall(r"(?:calls|to_apply|body|condition)=%([\w.\-]+)", text)
+        for group in re.findall(r"branch_computations=\{([^}]*)\}", text):
+            todo += re.findall(r"%([\w.\-]+)", group)
+    return "\n".join(comps[name] for name in seen)
+
+
+@pytest.mark.parametrize("name", ["AlievPanfilov", "TenTusscherPanfilov2006"])
+def test_the_time_loop_never_builds_the_stacked_state(name):
+    # Inside the loop the state is one array per state variable: no (n_states, *grid) array is
+    # built, sliced or scattered per step (only at the edges: the start and the end).
+    cell = getattr(msim.cells, name)()
+    grid = msim.Grid((24, 20), 0.5)
+    problem = msim.Monodomain(cell, grid, 0.2)
+    run = jax.jit(lambda p: msim.simulate(p, 2.0, 0.02, msim.Save(every=1.0, probes=[(3, 4)])))
+    hlo = run.lower(problem).compile().as_text()
+    bodies = _loop_bodies(hlo)
+    assert "while" in hlo and bodies
+    stacked = re.compile(rf"\[{cell.n_states},24,20\]")
+    assert not stacked.search(bodies), [ln for ln in bodies.splitlines() if stacked.search(ln)][:3]
+    assert re.search(r"\[24,20\]", bodies)  # the per-state arrays are there
+
+
+def _exponentials(f, *args) -> int:
+    hlo = jax.jit(f).lower(*args).compile().as_text()
+    return len(re.findall(r" exponential\(", hlo))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "TenTusscherPanfilov2006",
+        "OHaraRudy2011",
+        "CourtemancheRamirezNattel1998",
+        "LuoRudy1991",
+        "BeelerReuter1977",
+    ],
+)
+def test_rush_larsen_computes_the_gate_rates_once(name):
+    # The model's rhs evaluates the gate rates too (for the gates' derivatives); XLA must merge
+    # the two copies: the step's exponentials are those of rhs and rates together plus at most
+    # one exp(-dt / tau) per gate, never the rates' exponentials twice.
+    cell = getattr(msim.cells, name)()
+    y = jnp.broadcast_to(cell.initial_state()[:, None], (cell.n_states, 16))
+    t, i = jnp.zeros(()), jnp.zeros(())
+    step = _exponentials(lambda y: msim.RushLarsen().step(cell, t, y, 0.01, i), y)
+    shared = _exponentials(lambda y: (cell.rhs(t, y, i), cell.gate_rates(t, y)), y)
+    rates = _exponentials(lambda y: cell.gate_rates(t, y), y)
+    assert rates > 0
+    assert step <= shared + len(cell.gate_indices) < shared + rates + len(cell.gate_indices)
