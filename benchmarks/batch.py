@@ -19,8 +19,16 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _harness import DIFFUSIVITY, DT, cell_parameters, device_kind, emit, log, median_seconds
-from _harness import problem as make_problem
+from _harness import (
+    DIFFUSIVITY,
+    DT,
+    cell_parameters,
+    device_kind,
+    emit,
+    log,
+    median_seconds,
+    problem as make_problem,
+)
 
 import msim
 
