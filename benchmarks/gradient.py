@@ -21,8 +21,8 @@ msim checkpoints the scan in blocks of about ``sqrt(steps)`` steps, so the gradi
 should grow like ``steps^0.5``. The summary line gives the growth exponent
 ``log(mem2 / mem1) / log(steps2 / steps1)`` between consecutive step counts. A baseline mode
 with ``gradient=msim.ReverseMode(block=steps)`` (one block: no checkpointing, every step's
-residuals stored) shows linear growth: its memory analysis is compiled (not run) at every step count, and it is
-run and timed only at the counts in ``--no-checkpoint-steps``.
+residuals stored) shows linear growth: its memory analysis is compiled (not run) at every step
+count, and it is run and timed only at the counts in ``--no-checkpoint-steps``.
 
 The time step is the forward benchmark's ``dt = 0.05``. The diffusivity is traced here, so msim
 cannot choose sub-steps in advance: it takes one diffusion step per time step and checks the
