@@ -239,7 +239,7 @@ def test_a_nan_loss_stops_naming_the_iteration_and_the_last_good_parameters():
     with pytest.raises(cal.CalibrationError, match=r"iteration (\d+)") as info:
         cal.calibrate(loss, sel, optimizer=optax.sgd(0.02), progress=False)
     error = info.value
-    assert isinstance(error, ValueError)
+    assert isinstance(error, msim.SimulationError)  # one exception type for failed runs
     assert error.iteration > 0 and f"iteration {error.iteration}:" in str(error)
     assert "not finite" in str(error) and "cell.k" in str(error)
     assert float(error.parameters["cell.k"]) < 7.5
@@ -269,7 +269,7 @@ def test_bad_losses_and_arguments_are_refused_before_any_compute():
         cal.calibrate(lambda p: p.cell.k, _toy_problem(), progress=False)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="positive"):
         cal.calibrate(lambda p: p.cell.k, sel, max_iterations=0, progress=False)
-    with pytest.raises(TypeError, match="gradient must be"):
+    with pytest.raises(TypeError, match="gradient"):
         cal.calibrate(lambda p: p.cell.k, sel, gradient="both", progress=False)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="multistart"):
         cal.calibrate(lambda p: p.cell.k, sel, multistart={"cell.a": jnp.ones(2)}, progress=False)

@@ -34,8 +34,10 @@ def test_gate_rates_agree_with_the_rhs():
     h_inf, tau = cell.gate_rates(jnp.zeros(()), y)
     dh = cell.rhs(jnp.zeros(()), y, jnp.zeros(3))[1]
     np.testing.assert_allclose((h_inf[0] - y[1]) / tau[0], dh)
-    with pytest.raises(TypeError, match="declares no gating variables"):
-        AlievPanfilov().gate_rates(jnp.zeros(()), y)
+    assert isinstance(cell, msim.cells.AbstractGatedCellModel)
+    assert not isinstance(AlievPanfilov(), msim.cells.AbstractGatedCellModel)
+    assert msim.cells.gate_indices(AlievPanfilov()) == ()
+    assert msim.cells.gate_indices(cell) == (1,)
 
 
 def _single_cell_trace(cell, t_end, dt, amplitude, duration=1.0):

@@ -36,6 +36,7 @@ def assert_same(a: msim.Solution, b: msim.Solution) -> None:
         assert y.dtype == x.dtype, name
         assert y.shape == x.shape, name
         np.testing.assert_array_equal(np.asarray(y), np.asarray(x), err_msg=name)
+    np.testing.assert_array_equal(np.asarray(b.result._value), np.asarray(a.result._value))
     assert b.saved_states == a.saved_states
     assert b.probes == a.probes
 
@@ -79,10 +80,10 @@ def test_round_trip_without_snapshots_or_activation(tmp_path, problem):
 def test_the_file_is_plain_npz_without_pickle(tmp_path, solution):
     path = msim.io.save_solution(tmp_path / "r.npz", solution, {"model": "AlievPanfilov"})
     with np.load(path, allow_pickle=False) as archive:
-        assert set(archive.files) == {*FIELDS, "nan_time", "msim_header"}
+        assert set(archive.files) == {*FIELDS, "nan_time", "result", "msim_header"}
         header = json.loads(str(archive["msim_header"][()]))
     assert header["format"] == "msim.solution"
-    assert header["version"] == 1
+    assert header["version"] == 2
     assert header["saved_states"] == ["u", "v"]
     assert header["probes"] == [[1, 1], [4, 3]]
     assert header["metadata"] == {"model": "AlievPanfilov"}
@@ -171,3 +172,25 @@ def test_save_checks_its_arguments(tmp_path, solution):
     with pytest.raises(TypeError, match=r"metadata|Mapping"):
         msim.io.save_solution(tmp_path / "r.npz", solution, ["a"])  # type: ignore[arg-type]
     assert os.listdir(tmp_path) == []
+
+
+def test_result_codes_are_kept_and_checked(tmp_path, problem):
+    hot = msim.Stimulus(msim.regions.box((0.0, 0.0), (1.0, 1.0)), start=0.2, amplitude=1e300)
+    bad = msim.Monodomain(problem.cell, problem.grid, 1.0, stimulus=hot)
+    failed = msim.simulate(bad, 1.0, 0.05, msim.Save(every=0.25), throw=False)
+    path = msim.io.save_solution(tmp_path / "failed.npz", failed)
+    loaded, _ = msim.io.load_solution(path)
+    assert loaded.result == msim.RESULTS.nan and not loaded.successful
+    # A version-1 file (before result codes): the code is derived from its NaN time.
+    _rewrite_header(path, version=1)
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files if name != "result"}
+    np.savez(path, **arrays)
+    assert msim.io.load_solution(path)[0].result == msim.RESULTS.nan
+    # A code that is not msim's is refused.
+    _rewrite_header(path, version=2)
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    np.savez(path, **arrays, result=np.asarray(7))
+    with pytest.raises(ValueError, match="result codes"):
+        msim.io.load_solution(path)

@@ -12,13 +12,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._atomic import atomic_write
-from ..solve import Solution
+from ..solve import RESULTS, Solution
 
 FORMAT = "msim.solution"
 """The value of the header's ``format`` key: marks a file as an msim result."""
 
-VERSION = 1
-"""The newest result-file layout this msim writes and reads."""
+VERSION = 2
+"""The newest result-file layout this msim writes and reads (2 added ``result``, the run's
+`msim.RESULTS` code; version 1 files read with it derived from ``nan_time``)."""
 
 _HEADER = "msim_header"
 _ARRAYS = ("ts", "traces", "final_state", "final_time", "nan_time")
@@ -77,6 +78,7 @@ def save_solution(
     }
     text = json.dumps(header, default=_json_default, allow_nan=True)
     arrays = {name: np.asarray(getattr(solution, name)) for name in _ARRAYS}
+    arrays["result"] = np.asarray(solution.result._value)
     for name in _OPTIONAL:
         if getattr(solution, name) is not None:
             arrays[name] = np.asarray(getattr(solution, name))
@@ -139,6 +141,17 @@ def load_solution(path: str | os.PathLike) -> tuple[Solution, dict[str, Any]]:
         if missing:
             raise _not_a_result(path, f"the arrays {missing} are missing")
         arrays = {name: jnp.asarray(archive[name]) for name in _ARRAYS}
+        if version >= 2:
+            if "result" not in archive.files:
+                raise _not_a_result(path, "the array ['result'] is missing")
+            code = np.asarray(archive["result"])
+            if code.dtype.kind not in "iu" or not np.isin(code, range(len(RESULTS))).all():
+                raise _not_a_result(path, f"its result codes {np.unique(code)} are not msim's")
+        else:  # written before result codes: a NaN time is the only failure it recorded
+            code = np.where(np.isfinite(np.asarray(arrays["nan_time"])), 1, 0)
+        result = RESULTS.successful
+        for item in (RESULTS.nan, RESULTS.unstable):
+            result = RESULTS.where(jnp.asarray(code == item._value), item, result)
         optional = {
             name: jnp.asarray(archive[name]) if name in archive.files else None
             for name in _OPTIONAL
@@ -158,6 +171,7 @@ def load_solution(path: str | os.PathLike) -> tuple[Solution, dict[str, Any]]:
         final_time=arrays["final_time"],
         activation_times=optional["activation_times"],
         nan_time=arrays["nan_time"],
+        result=result,
         saved_states=saved_states,
         probes=probes,
     )

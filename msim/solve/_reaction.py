@@ -57,11 +57,13 @@ class AbstractReaction(eqx.Module):
 
     @abc.abstractmethod
     def step_states(
-        self, cell: AbstractCellModel, t: Array, states: States, dt: float, i_stim: Array
+        self, cell: AbstractCellModel, t: Array, states: States, dt: float | Array, i_stim: Array
     ) -> States:
         """One step of ``dt`` from ``t``, state as a tuple of per-state arrays."""
 
-    def step(self, cell: AbstractCellModel, t: Array, y: Array, dt: float, i_stim: Array) -> Array:
+    def step(
+        self, cell: AbstractCellModel, t: Array, y: Array, dt: float | Array, i_stim: Array
+    ) -> Array:
         """One step of ``dt`` from ``t``, state ``(n_states, *grid)``."""
         return stack(self.step_states(cell, t, unstack(jnp.asarray(y)), dt, i_stim))
 

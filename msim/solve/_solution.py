@@ -79,7 +79,7 @@ class Solution(eqx.Module):
         """Whether the run succeeded: a boolean array (one per member under ``vmap``)."""
         return self.result == RESULTS.successful
 
-    def trace(self, probe: int | Sequence[int] = 0, state: str | None = None) -> Array:
+    def trace(self, probe: int | Sequence[int] = 0, state: str | None = None) -> Array | np.ndarray:
         """The time course of one saved state at one probe, shape ``(n_frames,)``.
 
         ``probe`` is the probe's position in ``Save.probes`` or its grid index; ``state``
@@ -95,7 +95,7 @@ class Solution(eqx.Module):
         s = 0 if state is None else self._state_position(state)
         return self.traces[probe, s]
 
-    def snapshot(self, state: str | None = None) -> Array:
+    def snapshot(self, state: str | None = None) -> Array | np.ndarray:
         """All frames of one saved state, ``(n_frames, *grid)``."""
         if self.snapshots is None:
             raise ValueError("This solution has no snapshots (Save(snapshots=False)).")
