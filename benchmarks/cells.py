@@ -100,7 +100,7 @@ def main():
                     "steps": args.steps,
                     "dt": dt,
                     "n_states": cell.n_states,
-                    "n_gates": len(cell.gate_indices),
+                    "n_gates": len(msim.cells.gate_indices(cell)),
                     "device": device_kind(),
                     "compile_s": compile_s,
                     "run_s": run_s,

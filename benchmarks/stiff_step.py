@@ -46,7 +46,7 @@ def main():
         for name, scheme in schemes.items()
     }
     times = median_seconds({name: lambda f=f: f(y) for name, f in steps.items()}, args.repeats)
-    gates = set(cell.gate_indices)
+    gates = set(msim.cells.gate_indices(cell))
     implicit = {
         "RushLarsen": 0,
         "RosenbrockEuler(all non-gates)": cell.n_states - len(gates),

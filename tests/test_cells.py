@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 import diffrax
 import jax
 import jax.numpy as jnp
@@ -38,6 +40,23 @@ def test_gate_rates_agree_with_the_rhs():
     assert not isinstance(AlievPanfilov(), msim.cells.AbstractGatedCellModel)
     assert msim.cells.gate_indices(AlievPanfilov()) == ()
     assert msim.cells.gate_indices(cell) == (1,)
+
+
+def test_a_model_declaring_gates_must_be_a_gated_model():
+    # Otherwise the schemes, which look at the class, would silently skip its Rush-Larsen steps.
+    with pytest.raises(TypeError, match=r"derive from msim\.cells\.AbstractGatedCellModel"):
+
+        class Karma(msim.cells.AbstractCellModel):
+            state_names: ClassVar[tuple[str, ...]] = ("u", "n")
+            voltage_index: ClassVar[int] = 0
+            activation_threshold: ClassVar[float] = 1.0
+            gate_indices: ClassVar[tuple[int, ...]] = (1,)
+
+            def rhs(self, t, y, i_stim):
+                return y
+
+            def initial_state(self):
+                return jnp.zeros(2)
 
 
 def _single_cell_trace(cell, t_end, dt, amplitude, duration=1.0):

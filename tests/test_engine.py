@@ -5,6 +5,7 @@ import re
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 import msim
@@ -79,3 +80,25 @@ def test_rush_larsen_computes_the_gate_rates_once(name):
     rates = _exponentials(lambda y: cell.gate_rates(t, y), y)
     assert rates > 0
     assert step <= shared + len(cell.gate_indices) < shared + rates + len(cell.gate_indices)
+
+
+@pytest.mark.parametrize("periodic", [(False, False), (True, True), (True, False)])
+def test_the_unfused_uniform_stencil_is_the_same_operator(periodic):
+    grid = msim.Grid((7, 5), (0.5, 0.25), periodic=periodic)
+    stencil = msim.tissue.as_conductivity(1.3).stencil(grid)
+    assert isinstance(stencil, msim.tissue.UniformStencil)
+    u = jax.random.normal(jax.random.key(0), grid.shape)
+    np.testing.assert_allclose(stencil.apply_unfused(u), stencil.apply(u), rtol=1e-13, atol=1e-12)
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+def test_fusing_the_reaction_into_the_stencil_changes_no_number(fuse):
+    cell = msim.cells.MitchellSchaeffer()  # gated: unfused by default
+    grid = msim.Grid((9, 8), 0.25)
+    stim = msim.Stimulus(msim.regions.box((0, 0), (0.5, 2.0)), duration=2.0, amplitude=0.5)
+    problem = msim.Monodomain(cell, grid, 0.1, stimulus=stim)
+    save = msim.Save(every=5.0, probes=[(4, 4)])
+    default = msim.simulate(problem, 20.0, 0.05, save)
+    chosen = msim.simulate(problem, 20.0, 0.05, save, diffusion=msim.ExplicitDiffusion(fuse=fuse))
+    np.testing.assert_allclose(chosen.final_state, default.final_state, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(chosen.traces, default.traces, rtol=1e-12, atol=1e-12)

@@ -49,8 +49,8 @@ def one(path: pathlib.Path, scheme_name: str = "rush-larsen", dt: float = DT) ->
         imported=True,
         import_s=time.perf_counter() - t0,
         states=cell.n_states,
-        gates=len(cell.gate_indices),
-        gate_names=[cell.state_names[i] for i in cell.gate_indices],
+        gates=len(msim.cells.gate_indices(cell)),
+        gate_names=[cell.state_names[i] for i in msim.cells.gate_indices(cell)],
         stimulus=cell.stimulus_variable,
         voltage=cell.state_names[cell.voltage_index],
     )

@@ -37,6 +37,19 @@ class AbstractCellModel(eqx.Module):
     voltage_index: eqx.AbstractClassVar[int]
     activation_threshold: eqx.AbstractClassVar[float]
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # A model that declares gates but is not a gated model would silently lose its
+        # Rush-Larsen steps (the schemes look at the class, not at the attribute).
+        declares = [n for n in ("gate_indices", "gate_rates") if n in cls.__dict__]
+        gated = globals().get("AbstractGatedCellModel")  # None while it is being defined
+        if declares and gated is not None and not issubclass(cls, gated):
+            raise TypeError(
+                f"{cls.__name__} declares {' and '.join(declares)} but derives from "
+                "AbstractCellModel; derive from msim.cells.AbstractGatedCellModel instead, so "
+                "that Rush-Larsen schemes step its gates exactly."
+            )
+
     @abc.abstractmethod
     def rhs(self, t: Float[Array, ""], y: Float[Array, "n ..."], i_stim: Array) -> Array:
         """Time derivative of the state, elementwise; same shape as ``y``."""
