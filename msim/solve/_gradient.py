@@ -11,6 +11,10 @@ import equinox as eqx
 import jax
 
 
+def _sqrt_block(n_steps: int) -> int:
+    return max(1, math.isqrt(max(n_steps, 1) - 1) + 1)
+
+
 class AbstractGradient(eqx.Module):
     """How derivatives are taken through a run of ``n_steps`` steps."""
 
@@ -45,9 +49,7 @@ class ReverseMode(AbstractGradient):
         self.block_steps = None if block is None else int(block)
 
     def block(self, n_steps):
-        if self.block_steps is not None:
-            return self.block_steps
-        return max(1, math.isqrt(max(n_steps, 1) - 1) + 1)
+        return _sqrt_block(n_steps) if self.block_steps is None else self.block_steps
 
     def resolve(self, theta):
         return self
@@ -75,7 +77,7 @@ class AutoMode(AbstractGradient):
     max_forward: int = eqx.field(static=True, default=4)
 
     def block(self, n_steps):
-        return ReverseMode().block(n_steps)
+        return _sqrt_block(n_steps)
 
     def resolve(self, theta):
         n = sum(int(leaf.size) for leaf in jax.tree.leaves(theta))

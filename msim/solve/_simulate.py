@@ -301,10 +301,12 @@ def simulate(
             f"(states {cell.state_names} first, then the grid)."
         )
     dtype = problem.initial_state.dtype
-    y0 = y0.astype(dtype)
+    if y0.dtype != dtype:
+        y0 = y0.astype(dtype)
     if not save.activation:
         t_act0 = None
     elif activation_times is None:
+        # The same argument structure as a continued run's, so that both share one program.
         t_act0 = jnp.full(grid.shape, jnp.nan, dtype)
     else:
         t_act0 = jnp.asarray(activation_times, dtype)
@@ -338,7 +340,7 @@ def simulate(
         reaction,
         splitting,
         diffusion,
-        jnp.asarray(t0, dtype),
+        np.asarray(t0, dtype),  # a host scalar: no device operation before the call
         y0,
         t_act0,
         ecg_weights,
