@@ -10,7 +10,7 @@ from .._types import Array, ArrayLike
 from ..solve import Solution
 
 
-def _masked_mean_square(model: Array, data: Array, valid: Array) -> Array:
+def _masked_mean_square(model: Array | np.ndarray, data: Array, valid: Array) -> Array:
     # The double `where` keeps NaNs of invalid entries out of the gradient too.
     safe_model = jnp.where(valid, model, 0.0)
     safe_data = jnp.where(valid, data, 0.0)

@@ -23,6 +23,7 @@ import jax
 import jax.lax as lax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 
 from .._convert import concrete
 from .._types import Array, Bool
@@ -74,7 +75,7 @@ def _known_rate(conductivity, grid) -> float | None:
     """The stencil's rate bound when the conductivity's values are known now (also inside an
     outer `jit`, where they are constants), else None. One small computation and a read of
     one number to the host: the price of choosing the sub-steps automatically."""
-    if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(conductivity)):
+    if any(isinstance(leaf, Tracer) for leaf in jax.tree.leaves(conductivity)):
         return None
     with jax.ensure_compile_time_eval():
         rate = concrete(_max_rate(conductivity, grid))

@@ -97,7 +97,7 @@ def _core(
     reaction: AbstractReaction,
     splitting: AbstractSplitting,
     diffusion: AbstractDiffusion,
-    t0: Array,
+    t0: Array | np.ndarray,
     y0: Array,
     t_act0: Array | None,
     ecg_weights: Array | None,
