@@ -92,6 +92,17 @@ class AbstractGatedCellModel(AbstractCellModel):
         """Steady states (dimensionless) and time constants (the model's time unit) of the
         gates, each ``(n_gates, *grid)``, in the order of ``gate_indices``."""
 
+    def rhs_and_gate_rates(
+        self, t: Float[Array, ""], y: Array, i_stim: Array
+    ) -> tuple[Array, tuple[Array, Array]]:
+        """``rhs`` and ``gate_rates`` at the same state, as a Rush-Larsen step needs them.
+
+        By default the two calls: XLA merges the expressions they share when it compiles the
+        step (checked for the hand-written models in ``tests/test_engine.py``). A model whose
+        two evaluations do not merge (an imported equation set) overrides it to evaluate once.
+        """
+        return self.rhs(t, y, i_stim), self.gate_rates(t, y)
+
 
 def gate_indices(cell: AbstractCellModel) -> tuple[int, ...]:
     """The indices of ``cell``'s gating variables: ``()`` for a model without gates."""

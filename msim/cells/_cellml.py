@@ -229,13 +229,30 @@ class _Program:
 
     def derivatives(self, parameters, t, y, s) -> Array:
         """Model-unit derivatives per model-unit time, stacked ``(n_states, *grid)``."""
-        env = self.environment(parameters, t, y, s)
+        return self.stacked_derivatives(self.environment(parameters, t, y, s), y)
+
+    def stacked_derivatives(self, env: Env, y: Array) -> Array:
         return jnp.stack(
             [
                 jnp.broadcast_to(jnp.asarray(env["dot:" + n], y.dtype), y.shape[1:])
                 for n in self.states
             ]
         )
+
+
+def _gate_rates(p: "_Program", env: Env, y: Array) -> tuple[Array, Array]:
+    """Steady states and time constants (ms) of an imported model's gates, from its
+    evaluated equations."""
+    infs, taus = [], []
+    for _, a, b, alpha_beta in p.gates:
+        if alpha_beta:
+            total = env[a] + env[b]
+            inf, tau = env[a] / total, 1.0 / total
+        else:
+            inf, tau = env[a], env[b]
+        infs.append(jnp.broadcast_to(jnp.asarray(inf, y.dtype), y.shape[1:]))
+        taus.append(jnp.broadcast_to(jnp.asarray(tau / p.time_factor, y.dtype), y.shape[1:]))
+    return jnp.stack(infs), jnp.stack(taus)
 
 
 class CellMLModel(AbstractCellModel):
@@ -302,24 +319,33 @@ class CellMLModel(AbstractCellModel):
         return leaves[0].dtype if leaves else jnp.result_type(float)
 
     def rhs(self, t: Float[Array, ""], y: Array, i_stim: Array) -> Array:
+        return self._evaluate(t, y, i_stim, rates=False)[0]
+
+    def _evaluate(self, t, y: Array, i_stim, rates: bool) -> tuple[Array, Any]:
+        """The derivatives (msim units) and, with ``rates``, the gate rates, from one
+        evaluation of the model's equations."""
         p = self._program
         t = jnp.asarray(t, y.dtype)
         i_model = jnp.asarray(i_stim, y.dtype) / (p.voltage_factor * p.time_factor)
         zero = jnp.zeros((), y.dtype)
+
+        def run(s):
+            env = p.environment(self.parameters, t, y, s)
+            return p.stacked_derivatives(env, y), (_gate_rates(p, env, y) if rates else None)
+
         if p.stimulus is None:
-            f = p.derivatives(self.parameters, t, y, zero)
+            f, gate_rates = run(zero)
             f = f.at[p.voltage_index].add(i_model)
         else:
             # dV/dt is affine in the stimulus current: one forward-mode pass gives its slope
             # (only the few equations that depend on the stimulus carry tangents).
-            f, df = jax.jvp(
-                lambda s: p.derivatives(self.parameters, t, y, s), (zero,), (jnp.ones_like(zero),)
-            )
+            (f, gate_rates), (df, _) = jax.jvp(run, (zero,), (jnp.ones_like(zero),))
             share = jnp.broadcast_to(i_model / df[p.voltage_index], y.shape[1:])
             f = f + df * share[None]
         scale = np.ones(len(p.states))
         scale[p.voltage_index] = p.voltage_factor
-        return f * jnp.asarray(scale * p.time_factor, y.dtype).reshape((-1,) + (1,) * (y.ndim - 1))
+        scale = jnp.asarray(scale * p.time_factor, y.dtype).reshape((-1,) + (1,) * (y.ndim - 1))
+        return f * scale, gate_rates
 
     def initial_state(self) -> Array:
         return jnp.asarray(self._initial, dtype=self._dtype())
@@ -337,16 +363,12 @@ class GatedCellMLModel(CellMLModel, AbstractGatedCellModel):
     def gate_rates(self, t: Float[Array, ""], y: Array) -> tuple[Array, Array]:
         p = self._program
         env = p.environment(self.parameters, jnp.asarray(t, y.dtype), y, jnp.zeros((), y.dtype))
-        infs, taus = [], []
-        for _, a, b, alpha_beta in p.gates:
-            if alpha_beta:
-                total = env[a] + env[b]
-                inf, tau = env[a] / total, 1.0 / total
-            else:
-                inf, tau = env[a], env[b]
-            infs.append(jnp.broadcast_to(jnp.asarray(inf, y.dtype), y.shape[1:]))
-            taus.append(jnp.broadcast_to(jnp.asarray(tau / p.time_factor, y.dtype), y.shape[1:]))
-        return jnp.stack(infs), jnp.stack(taus)
+        return _gate_rates(p, env, y)
+
+    def rhs_and_gate_rates(self, t, y, i_stim):
+        # One evaluation of the equation set serves both (XLA does not merge two of them).
+        f, gate_rates = self._evaluate(t, y, i_stim, rates=True)
+        return f, gate_rates
 
 
 def _find(model, name: str, what: str, source: str):

@@ -36,10 +36,12 @@ def _euler(states: Sequence[Array], dy: Array, dt) -> list[Array]:
     return [s + dt * dy[i] for i, s in enumerate(states)]
 
 
-def _exact_gates(cell: AbstractGatedCellModel, t, y: Array, dt, out: list[Array]) -> States:
-    """``out`` with each gate replaced by its exact step for rates frozen at ``(t, y)``:
+def _exact_gates(
+    cell: AbstractGatedCellModel, y: Array, dt, out: list[Array], rates: tuple[Array, Array]
+) -> States:
+    """``out`` with each gate replaced by its exact step for the rates at ``y``:
     ``g_inf + (g - g_inf) exp(-dt / tau)`` (the Rush-Larsen gate update), state by state."""
-    g_inf, tau = cell.gate_rates(t, y)
+    g_inf, tau = rates
     for j, g in enumerate(cell.gate_indices):
         out[g] = g_inf[j] + (y[g] - g_inf[j]) * jnp.exp(-dt / tau[j])
     return tuple(out)
@@ -104,10 +106,11 @@ class RushLarsen(AbstractReaction):
     First order, but unconditionally stable in the gates, which is what lets ionic models take
     steps of 0.01-0.05 ms. A model without gates gets plain forward Euler.
 
-    The gate rates enter the step once: the model's ``rhs`` also computes them (for the gates'
-    derivatives, which this step does not use), and XLA merges the two copies of every shared
-    expression when it compiles the step (``tests/test_engine.py`` counts the exponentials in
-    the compiled step of ten Tusscher-Panfilov 2006).
+    The gate rates enter the step once: the step asks the model for its derivatives and gate
+    rates together (`AbstractGatedCellModel.rhs_and_gate_rates`); for the hand-written models
+    XLA merges the expressions ``rhs`` and ``gate_rates`` share, and imported models evaluate
+    their equations once (``tests/test_engine.py`` counts the exponentials in the compiled
+    steps).
 
     Reference: S. Rush, H. Larsen, IEEE Trans. Biomed. Eng. 25 (1978) 389-392.
     """
@@ -116,10 +119,10 @@ class RushLarsen(AbstractReaction):
 
     def step_states(self, cell, t, states, dt, i_stim):
         y = stack(states)
-        out = _euler(states, cell.rhs(t, y, i_stim), dt)
         if not isinstance(cell, AbstractGatedCellModel):
-            return tuple(out)
-        return _exact_gates(cell, t, y, dt, out)
+            return tuple(_euler(states, cell.rhs(t, y, i_stim), dt))
+        dy, rates = cell.rhs_and_gate_rates(t, y, i_stim)
+        return _exact_gates(cell, y, dt, _euler(states, dy, dt), rates)
 
 
 class AutoReaction(AbstractReaction):
@@ -213,4 +216,4 @@ class RosenbrockEuler(AbstractReaction):
                 out[i] = states[i] + dt * f_full[i]
         if not isinstance(cell, AbstractGatedCellModel):
             return tuple(out)
-        return _exact_gates(cell, t, y, dt, out)
+        return _exact_gates(cell, y, dt, out, cell.gate_rates(t, y))
