@@ -97,9 +97,7 @@ class _PreparedExplicit(AbstractPreparedDiffusion):
         out = list(states)
         t_none = jnp.zeros((), states[0].dtype)  # diffusion is autonomous
         for (index, stencil), n_sub in zip(self.stencils, self.plan.n_subs, strict=True):
-            dh = h / n_sub
-
-            apply = self._apply(stencil)
+            apply, dh = self._apply(stencil), h / n_sub
 
             def substep(_, u, apply=apply, dh=dh):
                 return self.integrator.integrate(lambda t, u: apply(u), t_none, u, dh)

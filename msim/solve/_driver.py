@@ -9,7 +9,7 @@ from .._progress import tqdm
 from .._types import Array
 from ._problem import AbstractProblem
 from ._results import RESULTS, SimulationError
-from ._simulate import check_times, simulate
+from ._simulate import NAN_ADVICE, UNSTABLE_ADVICE, check_times, simulate
 from ._solution import Save, Solution
 
 _DEFAULT_CHUNKS = 50  # progress updates per run when no chunk length is given
@@ -170,16 +170,11 @@ def run(
 
 
 def _failure_message(sol: Solution, t_a: float, every: float, save: Save) -> str:
+    """The failure of the chunk that started at ``t_a``, in absolute times."""
     if sol.result == RESULTS.unstable:
-        return (
-            f"msim.run: dt is above the explicit diffusion stability limit for the diffusivity "
-            f"values given at run time (from t = {t_a:g}). Pass ExplicitDiffusion(substeps=n) "
-            "with a larger n, or a smaller dt."
-        )
+        return f"msim.run: from t = {t_a:g}, " + UNSTABLE_ADVICE
     hi = float(sol.nan_time)
     lo = max(t_a, hi - every) if save.every is not None else t_a
-    return (
-        f"msim.run: the state became NaN or infinite between t = {lo:g} and t = {hi:g}. "
-        "Usual causes: dt too large for the reaction (try a smaller dt or RushLarsen), a "
-        "stimulus too strong, or parameters outside the model's range."
+    return f"msim.run: the state became NaN or infinite between t = {lo:g} and t = {hi:g}. " + (
+        NAN_ADVICE
     )

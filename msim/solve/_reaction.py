@@ -211,9 +211,8 @@ class RosenbrockEuler(AbstractReaction):
         out = list(states)
         for k, i in enumerate(implicit):
             out[i] = states[i] + dz[..., k]
-        for i in range(y.shape[0]):  # the explicit non-gate states: forward Euler
-            if i not in gates and i not in set(implicit):
-                out[i] = states[i] + dt * f_full[i]
+        for i in set(range(y.shape[0])) - gates - set(implicit):  # explicit: forward Euler
+            out[i] = states[i] + dt * f_full[i]
         if not isinstance(cell, AbstractGatedCellModel):
             return tuple(out)
         return _exact_gates(cell, y, dt, out, cell.gate_rates(t, y))

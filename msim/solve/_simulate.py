@@ -64,15 +64,15 @@ def _whole_multiple(x: float, dt: float, what: str) -> int:
     return n
 
 
-_NAN_ADVICE = (
+NAN_ADVICE = (
     "Usual causes: dt too large for the reaction (try a smaller dt or RushLarsen), a stimulus "
     "too strong, or parameters outside the model's range."
 )
-_UNSTABLE = (
-    "msim.simulate: dt is above the explicit diffusion stability limit for the diffusivity "
-    "values given at run time (they were traced, so the number of sub-steps could not be "
-    "chosen in advance), or a diffusivity is NaN. Pass ExplicitDiffusion(substeps=n) with a "
-    "larger n, or a smaller dt."
+UNSTABLE_ADVICE = (
+    "dt is above the explicit diffusion stability limit for the diffusivity values given at "
+    "run time (they were traced, so the number of sub-steps could not be chosen in advance), "
+    "or a diffusivity is NaN. Pass ExplicitDiffusion(substeps=n) with a larger n, or a "
+    "smaller dt."
 )
 
 
@@ -82,12 +82,12 @@ def _messages(plan: _Plan) -> tuple[tuple[str, ...], int]:
     run (a new ``t0``, as `run` makes) reuses the compiled program."""
     per = max(1, math.ceil(plan.n_frames / _MAX_MESSAGES))
     every = plan.steps_per_frame * plan.dt
-    msgs = [_UNSTABLE]
+    msgs = ["msim.simulate: " + UNSTABLE_ADVICE]
     for j in range(0, plan.n_frames, per):
         lo, hi = j * every, min(j + per, plan.n_frames) * every
         msgs.append(
             f"msim.simulate: the state became NaN or infinite between t0 + {lo:g} and "
-            f"t0 + {hi:g} (t0: the start time of this call). " + _NAN_ADVICE
+            f"t0 + {hi:g} (t0: the start time of this call). " + NAN_ADVICE
         )
     return tuple(msgs), per
 
