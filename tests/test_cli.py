@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+import msim
 import msim.io
 from msim.cli import main
 
@@ -38,6 +39,17 @@ def test_run_writes_the_solution_and_figures(tmp_path, capsys):
     assert metadata["dt"] == 0.05
     assert metadata["command"].startswith("msim run --size 16")
 
+    # A rerun into the same folder is refused without --force, before simulating...
+    (out / "notes.txt").write_text("mine")
+    before = (out / "solution.npz").read_bytes()
+    refused(["run", *TINY, "--out", str(out)], capsys, "holds the results of an earlier run")
+    assert (out / "solution.npz").read_bytes() == before
+    # ...and with --force it replaces msim's files: no stale figure stays beside the new
+    # solution, and a file msim did not write is left alone.
+    assert main(["run", *TINY, "--t-end", "2", "--no-figures", "--force", "--out", str(out)]) == 0
+    assert sorted(os.listdir(out)) == ["notes.txt", "solution.npz"]
+    assert msim.io.load_solution(out / "solution.npz")[0].snapshots.shape[0] == 3
+
 
 def test_default_output_folder_and_no_figures(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
@@ -53,16 +65,46 @@ def test_help(capsys):
         main(["run", "--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for option in ["--size", "--t-end", "--dt", "--every", "--out", "--no-figures", "--float64"]:
+    options = ["--size", "--t-end", "--dt", "--every", "--out", "--force", "--no-figures"]
+    for option in [*options, "--float64"]:
         assert option in text
     assert "model time units" in text
+
+
+def refused(argv, capsys, message: str) -> str:
+    """``main(argv)`` exits with status 2 and one line on stderr naming the problem."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2, err
+    assert err.count("\n") == 1 and err.startswith(f"msim {argv[0]}: error: "), err
+    assert "Traceback" not in err
+    assert message in err, err
+    return err
+
+
+def read_only(folder) -> bool:
+    """Make ``folder`` read-only; False where that does not stop writes (running as root)."""
+    folder.chmod(0o555)
+    try:
+        (folder / ".probe").touch()
+    except PermissionError:
+        return True
+    (folder / ".probe").unlink()
+    return False
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["run", "--dt", "-0.05"], "argument --dt: must be positive, got -0.05"),
-        (["run", "--dt", "nan"], "argument --dt: must be positive"),
+        (["run", "--dt", "nan"], "argument --dt: must be finite, got nan"),
+        (["run", "--t-end", "inf"], "argument --t-end: must be finite, got inf"),
+        (["run", "--s2-time=-inf"], "argument --s2-time: must be finite"),
+        (["run", "--dt", "1e-400"], "argument --dt: must be positive"),
+        (["run", "--t-end", "40", "--s2-time", "60"], "the S2 stimulus that starts the spiral"),
+        (["run", "--size", "1" + "0" * 20], "GB for the snapshots, more than this machine's"),
+        (["run", "--out", ""], "argument --out: must name a folder"),
         (["run", "--size", "2.5"], "argument --size: must be an integer"),
         (["run", "--size", "3"], "--size must be at least 4"),
         (["run", "--t-end", "0"], "argument --t-end: must be positive"),
@@ -82,12 +124,47 @@ def test_bad_arguments_exit_2_with_one_line(args, message, capsys):
     assert "Traceback" not in err
 
 
-def test_out_must_be_a_folder(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [
+        ("file", "--out: {tmp}/file exists and is not a folder"),
+        ("file/sub", "--out: {tmp}/file is a file, so the folder {tmp}/file/sub cannot be made"),
+        (
+            "earlier",
+            "--out {tmp}/earlier holds the results of an earlier run (trace.png); pass "
+            "--force to replace them",
+        ),
+        ("earlier/trace.png/x", "{tmp}/earlier/trace.png is a file"),
+        ("locked", "--out: cannot write in {tmp}/locked (Permission denied)"),
+        ("locked/sub", "cannot make {tmp}/locked/sub: cannot write in {tmp}/locked"),
+    ],
+)
+def test_bad_output_folders_are_refused_before_simulating(
+    out, message, tmp_path, capsys, monkeypatch
+):
+    def simulate(*args, **kwargs):
+        raise AssertionError("the output folder is checked before simulating")
+
+    monkeypatch.setattr(msim, "run", simulate)
     (tmp_path / "file").write_text("")
-    with pytest.raises(SystemExit) as exit_info:
-        main(["run", *TINY, "--out", str(tmp_path / "file")])
-    assert exit_info.value.code == 2
-    assert "is not a folder" in capsys.readouterr().err
+    (tmp_path / "earlier").mkdir()
+    (tmp_path / "earlier" / "trace.png").write_bytes(b"")
+    (tmp_path / "locked").mkdir()
+    if out.startswith("locked") and not read_only(tmp_path / "locked"):
+        pytest.skip("running as root: a read-only folder is still writable")
+    before = sorted(tmp_path.rglob("*"))
+    refused(["run", *TINY, "--out", str(tmp_path / out)], capsys, message.format(tmp=tmp_path))
+    assert sorted(tmp_path.rglob("*")) == before  # nothing made, nothing removed
+
+
+def test_interrupt_is_one_line(tmp_path, capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(msim, "run", interrupted)
+    assert main(["run", *TINY, "--out", str(tmp_path / "o")]) == 130
+    assert capsys.readouterr().err == "msim run: interrupted; nothing was written\n"
+    assert not (tmp_path / "o").exists()
 
 
 def test_nan_is_an_error_not_a_traceback(tmp_path, capsys):

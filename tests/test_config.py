@@ -62,6 +62,19 @@ def test_a_good_config_builds_its_problem(tmp_path):
         (('transform = "log"', 'transform = "exp"'), r"transform must be one of"),
         (("[data]", "[datum]\nfile = 'x'\n[data]"), r"unknown table \[datum\]"),
         (("diffusivity = 1.0\n", ""), r"\[problem\] is missing the required key 'diffusivity'"),
+        (("t_end = 4.0", "t_end = inf"), r"\[simulate\].t_end must be finite, got inf"),
+        (
+            ("save_every = 1.0", "save_every = 0.07"),
+            r"save_every \(0.07\) must be a whole multiple",
+        ),
+        (("probes = [[6, 5]]", "probes = [[12, 5]]"), r"probes #1 = \[12, 5\] is outside the grid"),
+        (("probes = [[6, 5]]", "probes = [[6]]"), r"probes #1 = \[6\] has 1 index, but the grid"),
+        (('kind = "traces"', 'kind = "traces"\nnoise = 0.1'), r"unknown key 'noise' in \[data\]"),
+        (("max_iterations = 10", "max_iterations = 0"), r"max_iterations must be at least 1"),
+        (("[fit]", "[fit]\nlearning_rate = -1.0"), r"learning_rate must be positive"),
+        (('transform = "log"', "bounds = [1, true]"), r"bounds must be a list of 2 numbers"),
+        (("lo = [0.0, 0.0]", "lo = [0.0, 0.0], size = 1"), r"unknown key 'size' in .*\.box"),
+        (('file = "data.npz"', 'file = "data.npy"'), r"\[data\].file must be an .npz archive"),
     ],
 )
 def test_config_errors(tmp_path, change, message):
@@ -86,6 +99,13 @@ def test_data_shape_and_file_errors(tmp_path):
         load_data(config, (1, 5))
     np.savez(tmp_path / "data.npz", other=np.zeros((1, 5)))
     with pytest.raises(ConfigError, match="has no array 'traces'"):
+        load_data(config, (1, 5))
+    np.savez(tmp_path / "data.npz", traces=np.full((1, 5), np.nan))
+    with pytest.raises(ConfigError, match="has no finite value"):
+        load_data(config, (1, 5))
+    with open(tmp_path / "data.npz", "wb") as f:
+        np.save(f, np.zeros((1, 5)))
+    with pytest.raises(ConfigError, match=r"holds a single \.npy array, not an \.npz archive"):
         load_data(config, (1, 5))
 
 

@@ -25,9 +25,15 @@ import msim
 import msim.calibrate as cal
 import msim.io
 
-from ._common import _positive
+from ._common import _folder, _positive
+from ._output import earlier_files, remove_earlier, unwritable_reason
 
 _TRANSFORMS = {"identity": cal.Identity, "log": cal.Log, "softplus": cal.Softplus}
+# The files msim calibrate writes into its output folder, and --example into its folder;
+# --force and --restart remove exactly these (never another file).
+_CHECKPOINT = "checkpoint.npz"
+RESULTS = ("fitted.json", "history.npz", "loss.png", "fit.png", _CHECKPOINT)
+EXAMPLE = ("fit.toml", "traces.npz")
 
 
 def add_parser(sub) -> None:
@@ -41,24 +47,42 @@ def add_parser(sub) -> None:
             "probe traces or an activation map, by gradient descent through the whole "
             "simulation. Writes fitted.json (the fitted values), history.npz (loss, gradient "
             "norm and parameters per iteration), loss.png and fit.png, and checkpoint.npz, from "
-            "which an interrupted run resumes when started again with the same --out. Every "
-            "configuration key is checked before anything is computed. Start from "
+            "which an interrupted run resumes when started again with the same --out (--restart "
+            "starts afresh instead). Every configuration key and the output folder are checked "
+            "before anything is computed; a mistake is reported in one line with exit status 2, "
+            "a fit that fails (the loss becomes NaN) exits with status 1. Start from "
             "'msim calibrate --example FOLDER'."
         ),
     )
     p.add_argument("config", type=pathlib.Path, nargs="?", help="the TOML configuration file")
     p.add_argument(
         "--example",
-        type=pathlib.Path,
+        type=_folder,
         metavar="FOLDER",
-        help="write an example configuration and its synthetic data into FOLDER and exit",
+        help=f"write an example configuration and its synthetic data ({', '.join(EXAMPLE)}) "
+        "into FOLDER and exit",
     )
     p.add_argument(
         "--out",
-        type=pathlib.Path,
+        type=_folder,
+        metavar="FOLDER",
         default=None,
         help="output folder (default: [output].folder of the configuration, else a new "
         "folder msim-output/calibrate-YYYYmmdd-HHMMSS)",
+    )
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="start afresh instead of resuming from the output folder's checkpoint.npz, "
+        "replacing it and the results written with it",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the files an earlier run wrote, where they would otherwise be refused: "
+        f"the results ({', '.join(RESULTS)}) in an --out that has no checkpoint to resume "
+        f"from (with one, the run resumes; --restart starts afresh), or {' and '.join(EXAMPLE)} "
+        "in the --example FOLDER; other files are left alone",
     )
     p.add_argument(
         "--max-iterations",
@@ -75,12 +99,7 @@ def add_parser(sub) -> None:
 def command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     parser = args.subparser
     if args.example is not None:
-        written = write_example(args.example)
-        print("Wrote an example calibration:")
-        for path in written:
-            print(f"  {path}")
-        print(f"Run it with: msim calibrate {written[0]}")
-        return 0
+        return _example_command(args)
     if args.config is None:
         parser.error("give a CONFIG file (or --example FOLDER to write one)")
     if args.float64:
@@ -88,15 +107,40 @@ def command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     try:
         job = _prepare(args)
     except msim.io.ConfigError as e:
-        parser.exit(2, f"{parser.prog}: error: {e}\n")
+        parser.fail(str(e))
     except ValueError as e:  # a Selection's own checks: unknown path, start outside its bounds
-        parser.exit(2, f"{parser.prog}: error: {args.config}: {e}\n")
+        parser.fail(f"{args.config}: {e}")
     out: pathlib.Path = job["out"]
+    reason = unwritable_reason(out, RESULTS)
+    if reason is not None:
+        parser.fail(f"output folder: {reason}")
+    earlier = earlier_files(out, RESULTS)
+    resume = _CHECKPOINT in earlier and not args.restart
+    if earlier and not (resume or args.restart or args.force):
+        parser.fail(
+            f"{out} holds the results of an earlier calibration ({', '.join(earlier)}) but no "
+            "checkpoint to resume from; pass --force to replace them, or choose another --out"
+        )
     out.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        remove_earlier(out, RESULTS)
     print(
         f"msim calibrate: {args.config} -> {out}; fitting {', '.join(job['selection'].paths)} "
         f"to {job['config'].data['kind']} ({job['config'].data_file.name})"
+        + (f"; resuming from {out / _CHECKPOINT} (--restart starts afresh)" if resume else "")
     )
+    results = [name for name in RESULTS if name != _CHECKPOINT]
+    cleared = not resume
+
+    def clear_earlier(iteration, loss, values) -> None:
+        # Resuming: the loop has accepted the checkpoint (a foreign one is refused before the
+        # first iteration, leaving the folder as it was); the results written with the
+        # earlier part of the run go, so none can disagree with the checkpoint from now on.
+        nonlocal cleared
+        if not cleared:
+            remove_earlier(out, results)
+            cleared = True
+
     start = time.perf_counter()
     try:
         result = cal.calibrate(
@@ -107,14 +151,31 @@ def command(args: argparse.Namespace, argv: Sequence[str]) -> int:
             tol=job["fit"].get("tol"),
             patience=job["fit"].get("patience", 10),
             progress=not args.no_progress,
-            checkpoint=out / "checkpoint.npz",
+            checkpoint=out / _CHECKPOINT,
             checkpoint_every=job["fit"].get("checkpoint_every", 10),
+            resume=resume,
+            callback=clear_earlier,
         )
     except msim.SimulationError as e:  # CalibrationError included
         print(f"{parser.prog}: error: {str(e).splitlines()[0]}", file=sys.stderr)
         return 1
+    except ValueError as e:  # CheckpointError included: a checkpoint this run cannot resume
+        parser.fail(str(e))
+    except KeyboardInterrupt:
+        print(
+            f"{parser.prog}: interrupted; run the same command again to resume from "
+            f"{out / _CHECKPOINT} (written every {job['fit'].get('checkpoint_every', 10)} "
+            "iterations)",
+            file=sys.stderr,
+        )
+        return 130
     elapsed = time.perf_counter() - start
-    written = _write_results(result, job, out, elapsed, figures=not args.no_figures)
+    try:
+        remove_earlier(out, results)
+        written = _write_results(result, job, out, elapsed, figures=not args.no_figures)
+    except OSError as e:
+        print(f"{parser.prog}: error: cannot write the results in {out}: {e}", file=sys.stderr)
+        return 1
     print(
         f"Stopped after {result.iterations} iterations ({result.stop_reason}) in {elapsed:.1f} s."
     )
@@ -123,6 +184,49 @@ def command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     print("Wrote:")
     for path in written:
         print(f"  {path}")
+    return 0
+
+
+def _example_command(args: argparse.Namespace) -> int:
+    parser = args.subparser
+    if args.config is not None:
+        parser.error("give a CONFIG file or --example FOLDER, not both")
+    ignored = [
+        flag
+        for flag, given in (
+            ("--out", args.out is not None),
+            ("--restart", args.restart),
+            ("--max-iterations", args.max_iterations is not None),
+            ("--no-figures", args.no_figures),
+        )
+        if given
+    ]
+    if ignored:
+        parser.error(
+            f"{' and '.join(ignored)} {'applies' if len(ignored) == 1 else 'apply'} to a "
+            "calibration, not to --example (which only writes the example's files)"
+        )
+    folder: pathlib.Path = args.example
+    reason = unwritable_reason(folder, EXAMPLE)
+    if reason is not None:
+        parser.fail(f"--example: {reason}")
+    earlier = earlier_files(folder, EXAMPLE)
+    if earlier and not args.force:
+        parser.fail(
+            f"--example: {folder} holds {' and '.join(earlier)} already; pass --force to "
+            "replace them, or choose another folder"
+        )
+    if args.float64:
+        jax.config.update("jax_enable_x64", True)
+    try:
+        written = write_example(folder)
+    except OSError as e:
+        print(f"{parser.prog}: error: cannot write the example in {folder}: {e}", file=sys.stderr)
+        return 1
+    print("Wrote an example calibration:")
+    for path in written:
+        print(f"  {path}")
+    print(f"Run it with: msim calibrate {written[0]}")
     return 0
 
 
@@ -160,11 +264,10 @@ def _prepare(args: argparse.Namespace) -> dict:
     expected = (len(sim["probes"]), n_frames) if kind == "traces" else problem.grid.shape
     data = jnp.asarray(msim.io.load_data(config, expected), problem.initial_state.dtype)
     diffusion = _diffusion_for(selection, problem, sim["dt"], parameters)
-    scale = (
-        float(jnp.nanvar(data))
-        if kind == "traces"
-        else float(jnp.nanmax(data) - jnp.nanmin(data)) ** 2
-    )
+    # The losses leave non-finite data out (missing samples; cells that never activated), so
+    # the scale does too: one inf would otherwise make it infinite and every loss zero.
+    known = np.asarray(data)[np.isfinite(np.asarray(data))]
+    scale = float(np.var(known)) if kind == "traces" else float(np.ptp(known)) ** 2
     scale = scale if scale > 0 else 1.0
 
     def simulate(p):
@@ -184,6 +287,10 @@ def _prepare(args: argparse.Namespace) -> dict:
     else:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         out = pathlib.Path("msim-output") / f"calibrate-{stamp}"
+        k = 2
+        while out.exists():  # a second run in the same second gets a folder of its own
+            out = pathlib.Path("msim-output") / f"calibrate-{stamp}-{k}"
+            k += 1
     return {
         "config": config,
         "fit": fit,

@@ -7,6 +7,7 @@ S1-S2 cross-field protocol, and writes the solution (``solution.npz``, read it b
 
 import argparse
 import datetime
+import os
 import pathlib
 import shlex
 import sys
@@ -18,7 +19,11 @@ import jax
 import msim
 import msim.io
 
-from ._common import _positive
+from ._common import _folder, _positive
+from ._output import earlier_files, remove_earlier, unwritable_reason
+
+# The files msim run writes into its output folder; --force removes exactly these.
+RESULTS = ("solution.npz", "snapshots.png", "activation_map.png", "trace.png")
 
 # The built-in spiral, in the Aliev-Panfilov model's dimensionless units. With diffusivity 1
 # and spacing 0.5 a plane wave travels about 1.43 space units per time unit, and the tissue
@@ -50,7 +55,11 @@ def add_parser(sub) -> None:
             "S2: the lower-left quadrant is stimulated as the S1 waveback crosses the middle; "
             "the S2 wave is blocked on its right by refractory tissue and curls into a spiral "
             "that keeps rotating. Writes solution.npz (msim.io.load_solution reads it), "
-            "snapshots.png, activation_map.png and trace.png."
+            "snapshots.png, activation_map.png and trace.png into --out, which must not hold "
+            "an earlier run's results unless --force is given. A mistake in the arguments or "
+            "an output folder that cannot be written is reported in one line (exit status 2) "
+            "before anything is computed; a simulation that fails (the state becomes NaN) "
+            "exits with status 1."
         ),
     )
     run.add_argument(
@@ -91,9 +100,17 @@ def add_parser(sub) -> None:
     )
     run.add_argument(
         "--out",
-        type=pathlib.Path,
+        type=_folder,
+        metavar="FOLDER",
         default=None,
-        help="output folder (default: a new folder msim-output/spiral-YYYYmmdd-HHMMSS)",
+        help="output folder, checked before the simulation starts (default: a new folder "
+        "msim-output/spiral-YYYYmmdd-HHMMSS)",
+    )
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="write into an --out that holds an earlier run's results, replacing them: msim's "
+        f"own files there ({', '.join(RESULTS)}) are removed first; other files are left alone",
     )
     run.add_argument("--no-figures", action="store_true", help="write solution.npz only")
     run.add_argument(
@@ -137,6 +154,14 @@ def _snapshot_times(t_end: float, s2_time: float, every: float) -> list[float]:
     return [t for t in snapped if 0 <= t <= t_end]
 
 
+def _memory() -> int | None:
+    """This machine's physical memory in bytes, where the system tells."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
 def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     parser = args.subparser
     if not _multiple(args.every, args.dt):
@@ -145,9 +170,31 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         parser.error(f"--t-end ({args.t_end}) must be a multiple of --every ({args.every})")
     if args.size < 4:
         parser.error(f"--size must be at least 4 cells, got {args.size}")
+    if args.s2_time is not None and args.s2_time >= args.t_end:
+        parser.error(
+            f"--s2-time ({args.s2_time}) is not before --t-end ({args.t_end}): the S2 stimulus "
+            "that starts the spiral would never be applied"
+        )
+    # Every frame is kept in host memory until the end (msim.run moves each chunk there).
+    n_frames = round(args.t_end / args.every) + 1
+    needed = args.size**2 * n_frames * (8 if args.float64 else 4)
+    memory = _memory()
+    if memory is not None and needed > memory:
+        parser.error(
+            f"--size {args.size} with {n_frames} saved frames (--t-end / --every + 1) needs "
+            f"{needed / 1e9:.3g} GB for the snapshots, more than this machine's "
+            f"{memory / 1e9:.3g} GB: raise --every or lower --size"
+        )
     out = _default_out() if args.out is None else args.out
-    if out.exists() and not out.is_dir():
-        parser.error(f"--out {out} exists and is not a folder")
+    reason = unwritable_reason(out, RESULTS)
+    if reason is not None:
+        parser.fail(f"--out: {reason}")
+    earlier = earlier_files(out, RESULTS)
+    if earlier and not args.force:
+        parser.fail(
+            f"--out {out} holds the results of an earlier run ({', '.join(earlier)}); pass "
+            "--force to replace them, or choose another --out"
+        )
 
     if args.float64:
         jax.config.update("jax_enable_x64", True)
@@ -166,13 +213,35 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     try:
         solution = msim.run(problem, args.t_end, args.dt, save, progress=not args.no_progress)
     except ValueError as e:
-        parser.error(str(e))
+        parser.fail(str(e))
     except msim.SimulationError as e:
         print(f"msim run: error: {str(e).splitlines()[0]}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("msim run: interrupted; nothing was written", file=sys.stderr)
+        return 130
     elapsed = time.perf_counter() - started
 
-    out.mkdir(parents=True, exist_ok=True)
+    # The earlier run's files go only now that new ones are ready to replace them: a failed
+    # run leaves the earlier results whole, and a new run never sits beside stale figures.
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        remove_earlier(out, RESULTS)
+        written = _write(solution, problem, out, args, argv, s2_time, elapsed)
+    except OSError as e:
+        print(f"msim run: error: cannot write the results in {out}: {e}", file=sys.stderr)
+        return 1
+    print(f"Simulated t = 0 to {args.t_end:g} in {elapsed:.1f} s. Wrote:")
+    for path in written:
+        print(f"  {path}  ({path.stat().st_size / 1e6:.1f} MB)")
+    print(f"Results in {out}")
+    return 0
+
+
+def _write(solution, problem, out, args, argv, s2_time, elapsed) -> list[pathlib.Path]:
+    """Write solution.npz (with the run's metadata) and the figures into ``out``."""
+    length = args.size * _SPACING
+    dtype = problem.initial_state.dtype
     cell = problem.cell
     metadata = {
         "description": "2D Aliev-Panfilov spiral wave from an S1-S2 cross-field protocol",
@@ -206,11 +275,7 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     written = [msim.io.save_solution(out / "solution.npz", solution, metadata)]
     if not args.no_figures:
         written += _figures(solution, problem, out, args, s2_time)
-    print(f"Simulated t = 0 to {args.t_end:g} in {elapsed:.1f} s. Wrote:")
-    for path in written:
-        print(f"  {path}  ({path.stat().st_size / 1e6:.1f} MB)")
-    print(f"Results in {out}")
-    return 0
+    return written
 
 
 def _figures(solution, problem, out: pathlib.Path, args, s2_time: float) -> list[pathlib.Path]:
