@@ -161,15 +161,60 @@ class _Translator:
 # --- oxmeta annotations ---------------------------------------------------------------------------
 
 
-def _oxmeta(path: Path) -> dict[tuple[str, str], str]:
-    """Oxford-metadata annotations of a CellML file: ``(component, variable) -> annotation``.
+def _read_xml(path: Path):
+    """The XML document at ``path``, parsed with entities, DTDs and the network off.
+
+    A CellML file needs no DTD, and entities are how XML attacks its reader: an external one
+    (``<!ENTITY e SYSTEM "file:///etc/passwd">``, or an ``http:`` URL) reads a local file or
+    fetches a URL, nested internal ones expand a few hundred bytes to gigabytes ("billion
+    laughs"). This parser resolves none of them, loads no external DTD and never goes on the
+    network, whatever lxml's defaults; and as Myokit parses the file again with lxml's
+    default parser, a file whose DOCTYPE declares any entity, or names an external DTD that
+    could, is refused here, before Myokit sees it.
+    """
+    from lxml import etree  # pyright: ignore[reportAttributeAccessIssue]
+
+    parser = etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        dtd_validation=False,
+    )
+    try:
+        with open(path, "rb") as f:  # opened here: libxml2 gets no file name or URL to load
+            tree = etree.parse(f, parser)
+    except (etree.XMLSyntaxError, OSError) as e:
+        raise CellMLImportError(
+            f"{path}: cannot read this CellML file: its XML does not parse ({e})."
+        ) from None
+    info = tree.docinfo
+    dtd = info.internalDTD
+    entities = [] if dtd is None else [entity.name for entity in dtd.iterentities()]
+    if entities:
+        raise CellMLImportError(
+            f"{path}: its DOCTYPE declares the XML entities {entities}. msim does not read "
+            "CellML files that declare entities (an external entity can read local files or "
+            "URLs, nested ones can expand to gigabytes), and CellML has no use for them: "
+            "write each entity's text where it is used and remove the DOCTYPE."
+        )
+    if info.system_url or info.public_id:
+        raise CellMLImportError(
+            f"{path}: its DOCTYPE names the external DTD "
+            f"{info.system_url or info.public_id!r}. msim does not load external DTDs (they "
+            "can declare entities that read local files or URLs), and CellML needs none: "
+            "remove the DOCTYPE."
+        )
+    return tree
+
+
+def _oxmeta(root) -> dict[tuple[str, str], str]:
+    """Oxford-metadata annotations of a CellML document (the root element of what
+    `_read_xml` returned): ``(component, variable) -> annotation``.
 
     Myokit reads RDF only at the top level of a model; curated files (Chaste's collection)
     put it inside each variable, so the whole document is searched here.
     """
-    from lxml import etree  # pyright: ignore[reportAttributeAccessIssue]
-
-    root = etree.parse(str(path)).getroot()
     by_id: dict[str, tuple[str, str]] = {}
     for element in root.iter():
         if not isinstance(element.tag, str) or not element.tag.endswith("}variable"):
@@ -618,9 +663,14 @@ def from_cellml(
         activation_threshold: voltage for activation times, in mV (default -40).
 
     Raises:
-        CellMLImportError: the file does not parse, has no identifiable voltage, uses a
-            construct msim cannot translate, or has units that do not convert to ms and mV; the
-            message names the file, the variable and what to do.
+        CellMLImportError: the file does not parse, declares XML entities or names an
+            external DTD (refused before Myokit reads it: see below), has no identifiable
+            voltage, uses a construct msim cannot translate, or has units that do not convert
+            to ms and mV; the message names the file, the variable and what to do.
+
+    The XML is read with entity resolution, DTD loading and network access off; a file whose
+    DOCTYPE declares entities (external ones read local files or URLs, nested internal ones
+    expand to gigabytes) or names an external DTD is refused. CellML files need neither.
 
     Example: ``cell = msim.cells.from_cellml("luo_rudy_1991.cellml")``, then
     ``msim.Monodomain(cell, grid, 0.1)``.
@@ -631,6 +681,7 @@ def from_cellml(
     path = Path(path)
     if not path.is_file():
         raise CellMLImportError(f"{path}: no such file.")
+    root = _read_xml(path).getroot()  # first: refuses what Myokit's parser should not see
     try:
         model = myokit.formats.cellml.CellMLImporter().model(str(path))
     except (myokit.MyokitError, OSError) as e:
@@ -638,7 +689,7 @@ def from_cellml(
             f"{path}: Myokit cannot read this CellML file ({e}). Check that it is a valid "
             "CellML 1.0, 1.1 or 2.0 document (imports of other files are not supported)."
         ) from None
-    found = _oxmeta(path)
+    found = _oxmeta(root)
     annotations: dict[str, str] = {}
     for (component, variable), annotation in found.items():
         try:

@@ -1,17 +1,24 @@
 """Result files: a `Solution` and a description of the run, in one NumPy ``.npz`` archive."""
 
+import io
 import json
+import lzma
+import math
 import os
 import pathlib
+import struct
 import zipfile
+import zlib
 from collections.abc import Mapping
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .._atomic import atomic_write
+from .._types import Array
 from ..solve import RESULTS, Solution
 
 FORMAT = "msim.solution"
@@ -24,6 +31,7 @@ VERSION = 2
 _HEADER = "msim_header"
 _ARRAYS = ("ts", "traces", "final_state", "final_time", "nan_time")
 _OPTIONAL = ("snapshots", "activation_times", "ecg")  # None in a Solution: absent from the file
+_HEADER_KEYS = {"format", "version", "saved_states", "probes", "metadata"}
 
 
 def _json_default(x: Any) -> Any:
@@ -93,11 +101,135 @@ def _not_a_result(path: pathlib.Path, why: str) -> ValueError:
     return ValueError(f"{path} is not an msim result file: {why}.")
 
 
+def _damaged(path: pathlib.Path, why: str) -> ValueError:
+    return ValueError(
+        f"{path} is damaged: {why}. It was truncated or altered after it was written; "
+        "restore it from a copy or rerun the simulation."
+    )
+
+
+def _disagree(path: pathlib.Path, why: str) -> ValueError:
+    return ValueError(f"{path} is not a valid msim result file: its contents disagree: {why}.")
+
+
+# What reading a damaged zip archive can raise, from the zip layer or its decompressors (a
+# flipped byte may name any compression method or set any flag): all mean "damaged" here.
+# (MemoryError is left out: it is this machine's limit, not the file's fault.)
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    EOFError,
+    OSError,
+    ValueError,
+    KeyError,
+    IndexError,
+    OverflowError,
+    NotImplementedError,
+    RuntimeError,
+    struct.error,
+    zlib.error,
+    lzma.LZMAError,
+)
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_END_MAGIC, _END_SIZE = b"PK\x05\x06", 22  # zip's end-of-central-directory record
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def _read_archive(path: pathlib.Path) -> dict[str, np.ndarray]:
+    """Every array in the ``.npz`` archive at ``path``, by name, each read and checked whole.
+
+    Each entry is read to its end, so the zip layer checks its CRC-32 and that its local
+    header names the same entry as the central directory. `numpy.load` alone does not: it
+    reads an entry only as far as the entry's own ``.npy`` header says, so a flipped byte in
+    that header (a shape or dtype that asks for fewer bytes) would load a wrong array
+    silently. CRC-32 detects every error confined to 32 consecutive bits, so every flipped
+    byte in an entry's bytes. The number of entries must match the zip end record's count,
+    and each entry's ``.npy`` header must account for the entry's length exactly.
+    """
+    with open(path, "rb") as f:  # opened here: a permission error stays a permission error
+        head = f.read(len(_ZIP_MAGIC))
+        if not head:
+            raise _damaged(path, "it is empty")
+        try:
+            archive = zipfile.ZipFile(f)
+        except _ZIP_ERRORS as e:
+            if _ZIP_MAGIC.startswith(head):  # it starts as a zip archive does: truncated
+                raise _damaged(path, f"its zip archive cannot be opened ({e})") from None
+            if head == _NPY_MAGIC[: len(head)]:
+                raise _not_a_result(
+                    path, "it holds a single NumPy array, not an .npz archive"
+                ) from None
+            raise _not_a_result(path, f"it is not a NumPy .npz archive ({e})") from None
+        with archive:  # a zip archive, as its central directory was found and read
+            infos = archive.infolist()
+            # zipfile stops reading the central directory where its size is used up, so a
+            # flipped length there drops the entries after it unnoticed; the end record
+            # (the file's last 22 bytes, as msim writes no zip comment) has their count.
+            f.seek(-_END_SIZE, os.SEEK_END)
+            end = f.read(_END_SIZE)
+            (listed,) = struct.unpack("<H", end[10:12])
+            if end.startswith(_END_MAGIC) and listed != len(infos):
+                raise _damaged(
+                    path, f"its zip directory has {len(infos)} entries, its end record {listed}"
+                )
+            try:
+                entries = {info.filename: archive.read(info) for info in infos}
+            except _ZIP_ERRORS as e:
+                raise _damaged(path, f"its zip archive cannot be read ({e})") from None
+    arrays = {}
+    for entry, data in entries.items():
+        name = entry.removesuffix(".npy")
+        if name == entry:
+            raise _not_a_result(path, f"its entry {entry!r} is not a NumPy array (.npy)")
+        try:
+            arrays[name] = _npy_array(data)
+        except ValueError as e:
+            raise _damaged(path, f"its entry {entry!r} is not a valid .npy array ({e})") from None
+    return arrays
+
+
+def _npy_array(data: bytes) -> np.ndarray:
+    """The array in the bytes of a ``.npy`` file, without copying them (read-only)."""
+    fp = io.BytesIO(data)
+    version = np.lib.format.read_magic(fp)
+    if version == (1, 0):
+        shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(fp)
+    elif version == (2, 0):
+        shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(fp)
+    else:  # 3.0 is for field names outside Latin-1, which no msim array has
+        raise ValueError(f".npy format version {version} is not one NumPy writes for msim")
+    if dtype.hasobject:
+        raise ValueError(f"dtype {dtype} holds Python objects, which would need unpickling")
+    count = math.prod(shape)
+    offset = fp.tell()
+    if len(data) - offset != count * dtype.itemsize:
+        raise ValueError(
+            f"its header says {count} items of {dtype.itemsize} bytes, but "
+            f"{len(data) - offset} bytes follow it"
+        )
+    array = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
+    return array.reshape(shape, order="F" if fortran_order else "C")
+
+
 def load_solution(path: str | os.PathLike) -> tuple[Solution, dict[str, Any]]:
     """Read a result file written by `save_solution`.
 
     Arrays come back as JAX arrays with the dtype they were saved with (float64 arrays become
     float32 unless ``jax_enable_x64`` is on).
+
+    The whole file is checked before anything is returned. Every entry of the archive is read
+    to its end, so that the zip layer's CRC-32 finds any flipped byte in the arrays or the
+    header; a truncated file fails to open; a damaged zip directory shows in its entry count.
+    All give a `ValueError` saying the file is damaged. (Bytes that zip keeps only as
+    bookkeeping, such as time stamps, file attributes and the local copies of sizes and
+    checksums, change nothing that is read: a file damaged there loads exactly as it was
+    saved.) Then the header must agree with the arrays: the number of probes and saved states
+    with the axes of ``traces`` and ``snapshots``, the frame count of ``ts`` with every
+    per-frame array, the grid of ``final_state`` with ``snapshots``, ``activation_times`` and
+    the probe indices, the batch axes of ``nan_time`` with every array; arrays must be
+    floating point and result codes msim's. Version 1 files (before result codes) are checked
+    alike, without the ``result`` array.
 
     Args:
         path: the ``.npz`` file.
@@ -108,71 +240,170 @@ def load_solution(path: str | os.PathLike) -> tuple[Solution, dict[str, Any]]:
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: the file is not an msim result file, or was written by a newer msim.
+        ValueError: the file is damaged (the message says so), is not an msim result file,
+            has a header that disagrees with its arrays (the message names the mismatch), or
+            was written by a newer msim.
     """
     path = pathlib.Path(path)
     if not path.is_file():
         what = "a folder, not a file" if path.is_dir() else "no such file"
         raise FileNotFoundError(f"Cannot load the msim result {path}: {what}.")
+    arrays = _read_archive(path)
+    if _HEADER not in arrays:
+        raise _not_a_result(path, f"it has no {_HEADER!r} entry")
+    text = arrays.pop(_HEADER)
+    if text.dtype.kind != "U" or text.shape != ():
+        raise _not_a_result(path, f"its {_HEADER!r} entry is not a string")
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, zipfile.BadZipFile) as e:
-        raise _not_a_result(path, f"it is not a NumPy .npz archive ({e})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise _not_a_result(path, "it holds a single NumPy array, not an .npz archive")
-    with archive:
-        if _HEADER not in archive.files:
-            raise _not_a_result(path, f"it has no {_HEADER!r} entry")
-        try:
-            header = json.loads(str(archive[_HEADER][()]))
-        except (ValueError, TypeError) as e:
-            raise _not_a_result(path, f"its header is not valid JSON ({e})") from None
-        if not isinstance(header, dict) or header.get("format") != FORMAT:
-            raise _not_a_result(path, f"its header does not say format {FORMAT!r}")
-        version = header.get("version")
-        if not isinstance(version, int) or version < 1:
-            raise _not_a_result(path, f"unknown format version {version!r}")
-        if version > VERSION:
-            raise ValueError(
-                f"{path} was written by a newer msim (result format version {version}); this "
-                f"msim reads versions up to {VERSION}. Upgrade msim to read it."
+        header = json.loads(str(text[()]))
+    except ValueError as e:
+        raise _not_a_result(path, f"its header is not valid JSON ({e})") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise _not_a_result(path, f"its header does not say format {FORMAT!r}")
+    version = header.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise _not_a_result(path, f"unknown format version {version!r}")
+    if version > VERSION:
+        raise ValueError(
+            f"{path} was written by a newer msim (result format version {version}); this "
+            f"msim reads versions up to {VERSION}. Upgrade msim to read it."
+        )
+    saved_states, probes, metadata = _header_fields(path, header)
+    required = (*_ARRAYS, "result") if version >= 2 else _ARRAYS
+    missing = [name for name in required if name not in arrays]
+    if missing:
+        raise _not_a_result(path, f"the arrays {missing} are missing")
+    unknown = sorted(set(arrays) - {*required, *_OPTIONAL})
+    if unknown:
+        raise _not_a_result(path, f"it holds arrays msim does not write: {unknown}")
+    _check_layout(path, arrays, saved_states, probes)
+    if version >= 2:
+        code = arrays.pop("result")
+        if code.dtype.kind not in "iu" or not np.isin(code, range(len(RESULTS))).all():
+            raise _not_a_result(
+                path,
+                f"its result codes {np.unique(code)} are not this msim's (a newer msim may "
+                "have written it)",
             )
-        missing = [name for name in _ARRAYS if name not in archive.files]
-        if missing:
-            raise _not_a_result(path, f"the arrays {missing} are missing")
-        arrays = {name: jnp.asarray(archive[name]) for name in _ARRAYS}
-        if version >= 2:
-            if "result" not in archive.files:
-                raise _not_a_result(path, "the array ['result'] is missing")
-            code = np.asarray(archive["result"])
-            if code.dtype.kind not in "iu" or not np.isin(code, range(len(RESULTS))).all():
-                raise _not_a_result(path, f"its result codes {np.unique(code)} are not msim's")
-        else:  # written before result codes: a NaN time is the only failure it recorded
-            code = np.where(np.isfinite(np.asarray(arrays["nan_time"])), 1, 0)
-        result = RESULTS.successful
-        for item in (RESULTS.nan, RESULTS.unstable):
-            result = RESULTS.where(jnp.asarray(code == item._value), item, result)
-        optional = {
-            name: jnp.asarray(archive[name]) if name in archive.files else None
-            for name in _OPTIONAL
-        }
-    try:
-        saved_states = tuple(str(s) for s in header["saved_states"])
-        probes = tuple(tuple(int(i) for i in p) for p in header["probes"])
-        metadata = dict(header["metadata"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise _not_a_result(path, f"its header is incomplete ({e!r})") from None
+    else:  # written before result codes: a NaN time is the only failure it recorded
+        code = np.where(np.isfinite(arrays["nan_time"]), RESULTS.nan._value, 0)
+    result = eqx.tree_at(lambda r: r._value, RESULTS.successful, jnp.asarray(code.astype(np.int32)))
+
+    def optional(name: str) -> Array | None:
+        return jnp.asarray(arrays[name]) if name in arrays else None
+
     solution = Solution(
-        ts=arrays["ts"],
-        snapshots=optional["snapshots"],
-        traces=arrays["traces"],
-        ecg=optional["ecg"],
-        final_state=arrays["final_state"],
-        final_time=arrays["final_time"],
-        activation_times=optional["activation_times"],
-        nan_time=arrays["nan_time"],
+        ts=jnp.asarray(arrays["ts"]),
+        snapshots=optional("snapshots"),
+        traces=jnp.asarray(arrays["traces"]),
+        ecg=optional("ecg"),
+        final_state=jnp.asarray(arrays["final_state"]),
+        final_time=jnp.asarray(arrays["final_time"]),
+        activation_times=optional("activation_times"),
+        nan_time=jnp.asarray(arrays["nan_time"]),
         result=result,
         saved_states=saved_states,
         probes=probes,
     )
     return solution, metadata
+
+
+def _header_fields(
+    path: pathlib.Path, header: dict[str, Any]
+) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...], dict[str, Any]]:
+    """The header's ``saved_states``, ``probes`` and ``metadata``, each checked for type."""
+    missing = sorted(_HEADER_KEYS - set(header))
+    if missing:
+        raise _not_a_result(path, f"its header is incomplete (no {missing})")
+    unknown = sorted(set(header) - _HEADER_KEYS)
+    if unknown:
+        raise _not_a_result(path, f"its header has keys msim does not write: {unknown}")
+    states, probes, metadata = header["saved_states"], header["probes"], header["metadata"]
+    if not isinstance(states, list) or not all(isinstance(s, str) for s in states):
+        raise _not_a_result(path, f"its header's saved_states {states!r} is not a list of names")
+    if len(set(states)) != len(states):
+        raise _disagree(path, f"the header's saved_states {states} names a state twice")
+
+    def is_index(i: object) -> bool:
+        return isinstance(i, int) and not isinstance(i, bool)
+
+    if not isinstance(probes, list) or not all(
+        isinstance(p, list) and all(is_index(i) for i in p) for p in probes
+    ):
+        raise _not_a_result(path, f"its header's probes {probes!r} is not a list of grid indices")
+    if not isinstance(metadata, dict):
+        raise _not_a_result(path, f"its header's metadata is not a dict ({metadata!r})")
+    return tuple(states), tuple(tuple(p) for p in probes), metadata
+
+
+def _check_layout(
+    path: pathlib.Path,
+    arrays: dict[str, np.ndarray],
+    saved_states: tuple[str, ...],
+    probes: tuple[tuple[int, ...], ...],
+) -> None:
+    """Raise if the arrays' dtypes and shapes disagree with each other or with the header.
+
+    The axes are those of `Solution`, after any leading batch axes (a ``vmap``ped solution
+    saved as it is), which are read from ``nan_time``, one value per run.
+    """
+    for name, array in arrays.items():
+        if name != "result" and array.dtype.kind != "f":
+            raise _disagree(path, f"{name!r} has dtype {array.dtype}, not floating point")
+    batch = arrays["nan_time"].shape
+    runs = [(n, f"the {n} runs along axis {i} of 'nan_time'") for i, n in enumerate(batch)]
+    state = arrays["final_state"].shape
+    if not len(batch) + 2 <= len(state) <= len(batch) + 4:
+        raise _disagree(
+            path,
+            f"'final_state' has shape {state}: not the {len(batch)} batch axes of 'nan_time', "
+            "a state axis and a grid of 1, 2 or 3 axes",
+        )
+    n_states, grid = state[len(batch)], state[len(batch) + 1 :]
+    cells = [(n, f"grid axis {i} of 'final_state' (size {n})") for i, n in enumerate(grid)]
+    frames = arrays["ts"].shape[-1] if arrays["ts"].ndim else 0
+    f = (frames, f"the {frames} frames of 'ts'")
+    s = (len(saved_states), f"the {len(saved_states)} saved_states in the header")
+    p = (len(probes), f"the {len(probes)} probes in the header")
+    _expect(path, arrays, "final_state", [*runs, _ANY, *[_ANY] * len(grid)])
+    _expect(path, arrays, "final_time", runs)
+    _expect(path, arrays, "result", runs)
+    _expect(path, arrays, "ts", [*runs, _ANY])
+    _expect(path, arrays, "traces", [*runs, p, s, f])
+    _expect(path, arrays, "snapshots", [*runs, f, s, *cells])
+    _expect(path, arrays, "activation_times", [*runs, *cells])
+    _expect(path, arrays, "ecg", [*runs, f, _ANY])
+    if len(saved_states) > n_states:
+        raise _disagree(
+            path,
+            f"the header lists {len(saved_states)} saved_states but 'final_state' has "
+            f"{n_states} states (shape {state})",
+        )
+    for probe in probes:
+        if len(probe) != len(grid) or not all(0 <= i < n for i, n in zip(probe, grid, strict=True)):
+            raise _disagree(
+                path, f"the header's probe {list(probe)} is not an index into the grid {grid}"
+            )
+
+
+_ANY = (None, "")  # an axis of any size, in `_expect`
+
+
+def _expect(
+    path: pathlib.Path,
+    arrays: dict[str, np.ndarray],
+    name: str,
+    axes: list[tuple[int | None, str]],
+) -> None:
+    """Raise unless ``arrays[name]``, if present, has one axis per ``(size, whence)`` pair
+    in ``axes``, of that size (None: any)."""
+    if name not in arrays:
+        return
+    shape = arrays[name].shape
+    if len(shape) != len(axes):
+        raise _disagree(path, f"{name!r} has {len(shape)} axes (shape {shape}), not {len(axes)}")
+    for axis, ((size, whence), got) in enumerate(zip(axes, shape, strict=True)):
+        if size is not None and size != got:
+            raise _disagree(
+                path, f"{name!r} has size {got} along axis {axis} (shape {shape}), not {whence}"
+            )
