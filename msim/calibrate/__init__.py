@@ -9,6 +9,7 @@ from ._gradients import (
 from ._loop import (
     CalibrationError as CalibrationError,
     CalibrationResult as CalibrationResult,
+    CheckpointError as CheckpointError,
     calibrate as calibrate,
 )
 from ._losses import activation_loss as activation_loss, trace_loss as trace_loss

@@ -18,12 +18,19 @@ from .._atomic import atomic_write
 from .._progress import tqdm
 from .._types import Array
 from ..solve import AbstractGradient, AutoMode, ForwardMode, SimulationError
+from ._fingerprint import digest, leaf_digests
 from ._gradients import scalar_loss, value_and_grad
 from ._parameters import Selection
 
 _HISTORY_MAX_SIZE = 16  # parameters with at most this many entries are kept in the history
 _FORMAT = "msim.calibrate checkpoint"
-_VERSION = 1
+_VERSION = 2  # 2: a fingerprint of what determines the result (version 1 is refused)
+
+
+class CheckpointError(ValueError):
+    """A calibration checkpoint cannot be resumed from: it belongs to a different calibration
+    (the message names what differs), or it is damaged or not a checkpoint. Start afresh with
+    ``calibrate(..., resume=False)`` (``msim calibrate --restart``) or use another path."""
 
 
 class CalibrationError(SimulationError):
@@ -119,7 +126,7 @@ def _leaf_specs(tree) -> list[list]:
 
 
 def _identity(selection: Selection, opt_state, theta, n_starts: int, mode) -> dict:
-    """What a checkpoint must match to be resumed from."""
+    """The layout a checkpoint must have to be read into this calibration."""
     return {
         "format": _FORMAT,
         "version": _VERSION,
@@ -130,6 +137,55 @@ def _identity(selection: Selection, opt_state, theta, n_starts: int, mode) -> di
         "opt_state_tree": str(jax.tree.structure(opt_state)),
         "opt_state": _leaf_specs(opt_state),
     }
+
+
+def _fingerprint(selection: Selection, loss, optimizer, theta0) -> dict:
+    """Digests of everything that determines the result (see `_fingerprint`): the problem's
+    arrays (one digest per array, so a mismatch can name them), the loss with the data it
+    reads, the optimiser with its settings, and the starting values."""
+    return {
+        "problem": leaf_digests(selection.problem),
+        "loss": digest(loss),
+        "optimizer": digest(optimizer),
+        "starts": digest(theta0),
+    }
+
+
+_WHAT = {
+    "parameters": "the selected parameters or their transforms",
+    "n_starts": "the number of starts",
+    "gradient": "the gradient mode",
+    "theta": "the shapes or dtypes of the fitted values",
+    "opt_state_tree": "the optimiser",
+    "opt_state": "the optimiser's state",
+    "loss": "the loss function or the data it reads",
+    "optimizer": "the optimiser or its settings",
+    "starts": "the start values (multistart, key)",
+}
+
+
+def _differences(header: dict, identity: dict, fingerprint: dict) -> list[str]:
+    """What differs between a checkpoint's header and this calibration, in words."""
+    out = [_WHAT.get(k, k) for k in identity if header.get(k) != identity[k]]
+    theirs = header.get("fingerprint")
+    if not isinstance(theirs, dict):
+        return [*out, "its fingerprint (it was written by an older msim)"]
+    ours_problem, their_problem = fingerprint["problem"], theirs.get("problem")
+    if not isinstance(their_problem, dict):
+        their_problem = {}
+    paths = sorted(
+        k
+        for k in ours_problem.keys() | their_problem.keys()
+        if ours_problem.get(k) != their_problem.get(k)
+    )
+    if paths:
+        names = ", ".join(
+            "its static structure (grid, mask, model)" if k == "." else k for k in paths[:6]
+        )
+        more = f" and {len(paths) - 6} more" if len(paths) > 6 else ""
+        out.append(f"the problem's values ({names}{more})")
+    out += [_WHAT[k] for k in ("loss", "optimizer", "starts") if theirs.get(k) != fingerprint[k]]
+    return list(dict.fromkeys(out))
 
 
 @dataclasses.dataclass
@@ -147,7 +203,7 @@ class _State:
     stop_reason: str | None = None
 
 
-def _write_checkpoint(path: pathlib.Path, identity: dict, state: _State) -> None:
+def _write_checkpoint(path: pathlib.Path, identity: dict, fingerprint: dict, state: _State):
     arrays: dict[str, np.ndarray] = {}
     for i, x in enumerate(jax.tree.leaves(state.theta)):
         arrays[f"theta_{i}"] = np.asarray(x)
@@ -161,50 +217,125 @@ def _write_checkpoint(path: pathlib.Path, identity: dict, state: _State) -> None
     arrays["best_loss"] = state.best_loss
     arrays["best_iteration"] = state.best_iteration
     arrays["failed"] = state.failed
-    header = {**identity, "count": state.count, "history": names, "stop": state.stop_reason}
+    header = {
+        **identity,
+        "fingerprint": fingerprint,
+        "count": state.count,
+        "history": names,
+        "stop": state.stop_reason,
+    }
     arrays["header"] = np.asarray(json.dumps(header))
     _atomic_savez(path, arrays)
 
 
-def _read_checkpoint(path: pathlib.Path, identity: dict, template: _State) -> _State:
-    with np.load(path, allow_pickle=False) as data:
-        try:
-            header = json.loads(str(data["header"]))
-        except (KeyError, ValueError):
-            raise ValueError(
-                f"{path} is not an msim.calibrate checkpoint. Pass another checkpoint path, or "
-                "resume=False to overwrite it."
-            ) from None
-        mismatched = [k for k in identity if header.get(k) != identity[k]]
-        if mismatched:
-            raise ValueError(
-                f"The checkpoint {path} belongs to a different calibration (it differs in: "
-                f"{', '.join(mismatched)}). Pass resume=False to start afresh and overwrite "
-                "it, or another checkpoint path."
-            )
+_AFRESH = (
+    "Pass resume=False (msim calibrate --restart) to start afresh and overwrite it, or "
+    "another checkpoint path."
+)
 
-        def leaves(prefix: str, like) -> Any:
-            n = len(jax.tree.leaves(like))
-            restored = [jnp.asarray(data[f"{prefix}_{i}"]) for i in range(n)]
-            return jax.tree.unflatten(jax.tree.structure(like), restored)
 
-        count = int(header["count"])
-        history = {
-            name: list(np.asarray(data[f"history_{j}"])) for j, name in enumerate(header["history"])
-        }
-        return _State(
-            theta=leaves("theta", template.theta),
-            opt_state=leaves("opt", template.opt_state),
-            count=count,
-            history=history,
-            best_loss=np.asarray(data["best_loss"]),
-            best_iteration=np.asarray(data["best_iteration"]),
-            best_theta=jax.tree.map(np.asarray, leaves("best_theta", template.best_theta)),
-            failed=np.asarray(data["failed"]),
-            # A converged run stays converged; one stopped by max_iterations or a callback
-            # goes on when resumed with more iterations.
-            stop_reason="converged" if header.get("stop") == "converged" else None,
+def _read_checkpoint(
+    path: pathlib.Path, identity: dict, fingerprint: dict, template: _State
+) -> _State:
+    """The loop state in ``path``, checked: it must belong to this calibration (layout and
+    fingerprint) and be whole and consistent; a `CheckpointError` says what is wrong."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: np.asarray(data[k]) for k in data.files}
+    except Exception as e:  # a damaged zip: BadZipFile, EOFError, zlib.error, a bad CRC...
+        raise CheckpointError(
+            f"The checkpoint {path} is damaged or not an .npz file ({type(e).__name__}: {e}). "
+            + _AFRESH
+        ) from None
+    try:
+        header = json.loads(str(arrays["header"]))
+        assert isinstance(header, dict) and header.get("format") == _FORMAT
+    except (KeyError, ValueError, AssertionError):
+        raise CheckpointError(f"{path} is not an msim.calibrate checkpoint. " + _AFRESH) from None
+    differences = _differences(header, identity, fingerprint)
+    if differences:
+        raise CheckpointError(
+            f"The checkpoint {path} belongs to a different calibration: it differs in "
+            f"{'; '.join(differences)}. " + _AFRESH
         )
+    try:
+        return _checked_state(arrays, header, template)
+    except (KeyError, ValueError, TypeError) as e:
+        raise CheckpointError(f"The checkpoint {path} is damaged: {e}. " + _AFRESH) from None
+
+
+def _checked_state(arrays: dict[str, np.ndarray], header: dict, template: _State) -> _State:
+    """The state in a checkpoint's arrays, every array checked against the template."""
+    n_starts = len(template.best_loss)
+
+    def get(name: str, shape: tuple, dtype) -> np.ndarray:
+        if name not in arrays:
+            raise KeyError(f"array {name!r} is missing")
+        x = arrays[name]
+        if x.shape != tuple(shape) or x.dtype != np.dtype(dtype):
+            raise ValueError(
+                f"array {name!r} is {x.dtype}{list(x.shape)}, expected "
+                f"{np.dtype(dtype)}{list(shape)}"
+            )
+        return x
+
+    def leaves(prefix: str, like) -> Any:
+        flat, treedef = jax.tree.flatten(like)
+        restored = [
+            get(f"{prefix}_{i}", np.shape(x), np.asarray(x).dtype) for i, x in enumerate(flat)
+        ]
+        return jax.tree.unflatten(treedef, restored)
+
+    count = header.get("count")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise ValueError(f"its iteration count {count!r} is not a non-negative integer")
+    names = header.get("history")
+    expected_names = list(template.history)
+    if names != expected_names:
+        raise ValueError(f"its history holds {names!r}, expected {expected_names!r}")
+    history = {}
+    for j, name in enumerate(names):
+        x = arrays.get(f"history_{j}")
+        if x is None:
+            raise KeyError(f"array 'history_{j}' is missing")
+        if (x.shape[:2] != (count, n_starts)) if count else x.size:
+            raise ValueError(
+                f"its history of {name!r} has shape {x.shape}, but the checkpoint says {count} "
+                f"iterations of {n_starts} start(s) were run"
+            )
+        history[name] = list(x)
+    best_loss = get("best_loss", (n_starts,), np.float64) if count else template.best_loss
+    best_iteration = get("best_iteration", (n_starts,), np.int64)
+    failed = get("failed", (n_starts,), np.bool_)
+    if np.isnan(best_loss).any():
+        raise ValueError("its best loss is NaN")
+    seen = np.isfinite(best_loss)
+    if ((best_iteration < 0) | (best_iteration >= max(count, 1)))[seen].any():
+        raise ValueError(f"its best iteration {best_iteration} is outside 0..{count - 1}")
+    if count:
+        losses = np.asarray(history["loss"])
+        at_best = losses[best_iteration[seen], np.flatnonzero(seen)]
+        if not np.array_equal(at_best, best_loss[seen]):
+            raise ValueError("its best loss is not the loss of its history at the best iteration")
+    theta = leaves("theta", template.theta)
+    if not all(np.isfinite(x).all() for x in jax.tree.leaves(theta)):
+        raise ValueError("its current parameter values are not finite")
+    stop = header.get("stop")
+    if stop not in (None, "max_iterations", "converged", "callback"):
+        raise ValueError(f"its stop reason {stop!r} is unknown")
+    return _State(
+        theta=jax.tree.map(jnp.asarray, theta),
+        opt_state=jax.tree.map(jnp.asarray, leaves("opt", template.opt_state)),
+        count=count,
+        history=history,
+        best_loss=best_loss,
+        best_iteration=best_iteration,
+        best_theta=leaves("best_theta", template.best_theta),
+        failed=failed,
+        # A converged run stays converged; one stopped by max_iterations or a callback
+        # goes on when resumed with more iterations.
+        stop_reason="converged" if stop == "converged" else None,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -349,6 +480,11 @@ def calibrate(
                 grad, opt_state, theta, value=value, grad=grad, value_fn=objective
             )
             new_theta = optax.apply_updates(theta, updates)
+        # Keep every leaf's dtype: a float32 parameter under x64 would otherwise come back
+        # float64 from the update (optax's float64 hyperparameters), and the next iteration
+        # would be a different program.
+        new_theta = _same_dtypes(new_theta, theta)
+        new_state = _same_dtypes(new_state, opt_state)
         norm = jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree.leaves(grad)))
         ok = jnp.isfinite(value) & jnp.isfinite(norm)
         # A start that went bad stays where it was (and keeps failing): the others go on.
@@ -381,8 +517,9 @@ def calibrate(
     )
     path = None if checkpoint is None else pathlib.Path(checkpoint)
     identity = _identity(selection, opt0, theta0, n_starts, mode)
+    fingerprint = {} if path is None else _fingerprint(selection, loss, optimizer, theta0)
     if path is not None and resume and path.exists():
-        state = _read_checkpoint(path, identity, state)
+        state = _read_checkpoint(path, identity, fingerprint, state)
 
     bar = tqdm(total=max_iterations, initial=state.count, disable=not progress, desc="calibrate")
     last_good = state.theta
@@ -432,7 +569,7 @@ def calibrate(
             if path is not None and (
                 state.count % checkpoint_every == 0 or state.stop_reason is not None
             ):
-                _write_checkpoint(path, identity, state)
+                _write_checkpoint(path, identity, fingerprint, state)
             if callback is not None:
                 shown = {
                     p: np.asarray(physical[p]) if multi else np.asarray(physical[p][0])
@@ -441,12 +578,18 @@ def calibrate(
                 if callback(i, value if multi else value[0], shown):
                     state.stop_reason = "callback"
                     if path is not None:
-                        _write_checkpoint(path, identity, state)
+                        _write_checkpoint(path, identity, fingerprint, state)
     finally:
         bar.close()
     if state.stop_reason is None:  # resumed from a checkpoint that had already finished
         state.stop_reason = "max_iterations"
     return _results(selection, state, multi)
+
+
+def _same_dtypes(new, old):
+    return jax.tree.map(
+        lambda a, b: a.astype(b.dtype) if eqx.is_array(a) and eqx.is_array(b) else a, new, old
+    )
 
 
 def _where_starts(which: np.ndarray, a, b):

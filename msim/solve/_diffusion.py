@@ -60,6 +60,9 @@ class AbstractDiffusion(eqx.Module):
         """The prepared step (traced: runs inside the compiled program)."""
 
 
+_MAX_SUBSTEPS = 100_000  # per time step: more means wrong units, not a simulation to run
+
+
 @dataclasses.dataclass(frozen=True)
 class _SubSteps:
     n_subs: tuple[int, ...]  # per diffused state
@@ -160,6 +163,12 @@ class ExplicitDiffusion(AbstractDiffusion):
             if not np.isfinite(rate):
                 raise ValueError(f"The diffusivity of {name!r} is not finite.")
             needed = max(1, math.ceil(h * rate / 2.0 * (1 - 1e-9)))
+            if needed > _MAX_SUBSTEPS:
+                raise ValueError(
+                    f"The diffusivity of {name!r} would need {needed:.3g} explicit sub-steps per "
+                    f"time step of {dt} (more than {_MAX_SUBSTEPS}): check its units (length^2 "
+                    "per time, e.g. mm^2/ms) and the grid spacing, or take a much smaller dt."
+                )
             if self.substeps is None:
                 n_subs.append(needed)
                 continue

@@ -8,8 +8,8 @@ import numpy as np
 from .._progress import tqdm
 from .._types import Array
 from ._problem import AbstractProblem
-from ._results import RESULTS, SimulationError
-from ._simulate import NAN_ADVICE, UNSTABLE_ADVICE, check_times, simulate
+from ._results import SimulationError
+from ._simulate import _HEAD, NAN_ADVICE, check_times, simulate
 from ._solution import Save, Solution
 
 _DEFAULT_CHUNKS = 50  # progress updates per run when no chunk length is given
@@ -171,8 +171,9 @@ def run(
 
 def _failure_message(sol: Solution, t_a: float, every: float, save: Save) -> str:
     """The failure of the chunk that started at ``t_a``, in absolute times."""
-    if sol.result == RESULTS.unstable:
-        return f"msim.run: from t = {t_a:g}, " + UNSTABLE_ADVICE
+    for code, advice in _HEAD:
+        if sol.result == code:
+            return f"msim.run: from t = {t_a:g}, " + advice
     hi = float(sol.nan_time)
     lo = max(t_a, hi - every) if save.every is not None else t_a
     return f"msim.run: the state became NaN or infinite between t = {lo:g} and t = {hi:g}. " + (

@@ -91,6 +91,17 @@ class AbstractProblem(eqx.Module):
     def diffused(self) -> tuple[tuple[int, AbstractConductivity], ...]:
         """The diffused states: ``(state index, conductivity)`` pairs."""
 
+    def invalid_diffusivity(self) -> Array:
+        """Whether a diffusivity is negative, NaN or infinite (run time: values may be traced)."""
+        flags = [c.invalid() for _, c in self.diffused()]
+        return jnp.stack(flags).any() if flags else jnp.zeros((), bool)
+
+    def invalid_stimulus(self, dt: float) -> Array:
+        """Whether a stimulus's values are unusable with time step ``dt`` (see
+        `Stimulus.invalid`; run time: values may be traced)."""
+        flags = [s.invalid(dt) for s in self.stimuli]
+        return jnp.stack(flags).any() if flags else jnp.zeros((), bool)
+
     def stimulus_current(self, t: Array) -> Array:
         """The applied stimulus at time ``t``, shape ``grid`` (model units of dV/dt)."""
         dtype = self.initial_state.dtype

@@ -16,6 +16,11 @@ class RESULTS(eqx.Enumeration):
         "dt is above the explicit diffusion stability limit for the diffusivity values given "
         "at run time"
     )
+    invalid_diffusivity = "a diffusivity given at run time is negative, NaN or infinite"
+    invalid_stimulus = (
+        "a stimulus given at run time has a NaN or infinite start, duration, period or "
+        "amplitude, a pulse shorter than dt, or a duration longer than its period"
+    )
 
 
 SimulationError = eqx.EquinoxRuntimeError

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._convert import concrete, real
 from .._types import Array, ArrayLike
 from ..observe import first_crossing
 from ._diffusion import AbstractDiffusion, ExplicitDiffusion
@@ -44,13 +45,13 @@ def check_times(t_end, dt, t0) -> tuple[float, float, float]:
     """Validate a run's times: Python numbers (they fix the step count), ``dt > 0``,
     ``t_end > t0``."""
     try:
-        t_end, dt, t0 = float(t_end), float(dt), float(t0)
-    except TypeError:
+        t_end, dt, t0 = (real(x, name) for x, name in ((t_end, "t_end"), (dt, "dt"), (t0, "t0")))
+    except TypeError as e:
         raise TypeError(
-            "dt, t_end and t0 must be Python numbers: they fix the number of steps, which is "
-            "part of the compiled program."
+            f"{e} dt, t_end and t0 must be Python numbers: they fix the number of steps, which "
+            "is part of the compiled program."
         ) from None
-    if not (np.isfinite(dt) and dt > 0):
+    if not dt > 0:
         raise ValueError(f"dt must be positive and finite, got {dt}.")
     if not t_end > t0:
         raise ValueError(f"t_end ({t_end}) must be after t0 ({t0}).")
@@ -70,19 +71,34 @@ NAN_ADVICE = (
 )
 UNSTABLE_ADVICE = (
     "dt is above the explicit diffusion stability limit for the diffusivity values given at "
-    "run time (they were traced, so the number of sub-steps could not be chosen in advance), "
-    "or a diffusivity is NaN. Pass ExplicitDiffusion(substeps=n) with a larger n, or a "
-    "smaller dt."
+    "run time (they were traced, so the number of sub-steps could not be chosen in advance). "
+    "Pass ExplicitDiffusion(substeps=n) with a larger n, or a smaller dt."
+)
+INVALID_DIFFUSIVITY_ADVICE = (
+    "a diffusivity given at run time (traced: inside jit, grad, vmap or an optimiser) is "
+    "negative, NaN or infinite. Constrain it (e.g. a Log transform in msim.calibrate) or check "
+    "the values passed in."
+)
+INVALID_STIMULUS_ADVICE = (
+    "a stimulus given at run time (traced: inside jit, grad, vmap or an optimiser) has a NaN "
+    "or infinite start, duration, period or amplitude, a pulse shorter than dt, or a duration "
+    "longer than its period. Check the values passed in."
+)
+# Message indices of `_messages`: these first, then one per group of save intervals (NaN).
+_HEAD = (
+    (RESULTS.invalid_diffusivity, INVALID_DIFFUSIVITY_ADVICE),
+    (RESULTS.invalid_stimulus, INVALID_STIMULUS_ADVICE),
+    (RESULTS.unstable, UNSTABLE_ADVICE),
 )
 
 
 def _messages(plan: _Plan) -> tuple[tuple[str, ...], int]:
-    """The error messages of a run: index 0 for an unstable step, ``1 + j`` for a NaN in the
-    ``j``-th group of ``per`` save intervals. Times are relative to ``t0``, so that a continued
-    run (a new ``t0``, as `run` makes) reuses the compiled program."""
+    """The error messages of a run: the `_HEAD` codes first, in order, then ``len(_HEAD) + j``
+    for a NaN in the ``j``-th group of ``per`` save intervals. Times are relative to ``t0``, so
+    that a continued run (a new ``t0``, as `run` makes) reuses the compiled program."""
     per = max(1, math.ceil(plan.n_frames / _MAX_MESSAGES))
     every = plan.steps_per_frame * plan.dt
-    msgs = ["msim.simulate: " + UNSTABLE_ADVICE]
+    msgs = ["msim.simulate: " + advice for _, advice in _HEAD]
     for j in range(0, plan.n_frames, per):
         lo, hi = j * every, min(j + per, plan.n_frames) * every
         msgs.append(
@@ -108,6 +124,8 @@ def _core(
     vi = cell.voltage_index
     prepared = diffusion.prepare(problem, plan.diffusion)
     unstable = prepared.unstable(dt * splitting.diffusion_fraction)
+    invalid_diffusivity = problem.invalid_diffusivity()
+    invalid_stimulus = problem.invalid_stimulus(dt)
 
     def react(t, states, h):
         # The stimulus is taken as constant over the step, at the step's midpoint.
@@ -171,9 +189,12 @@ def _core(
     any_bad = bads.any()
     first = jnp.argmax(bads)
     nan_time = jnp.where(any_bad, t0 + (first + 1).astype(t0.dtype) * every, jnp.inf)
-    result = RESULTS.where(
-        unstable, RESULTS.unstable, RESULTS.where(any_bad, RESULTS.nan, RESULTS.successful)
-    )
+    # The first that applies names the cause: invalid inputs, then instability, then NaN
+    # (which the others usually lead to).
+    result = RESULTS.where(any_bad, RESULTS.nan, RESULTS.successful)
+    result = RESULTS.where(unstable, RESULTS.unstable, result)
+    result = RESULTS.where(invalid_stimulus, RESULTS.invalid_stimulus, result)
+    result = RESULTS.where(invalid_diffusivity, RESULTS.invalid_diffusivity, result)
     sol = Solution(
         ts=ts,
         snapshots=snaps,
@@ -190,7 +211,9 @@ def _core(
     if plan.throw:
         # On every output, so the check cannot be dropped whichever of them the caller uses.
         msgs, per = _messages(plan)
-        index = jnp.where(unstable, 0, 1 + first // per)
+        index = len(_HEAD) + first // per
+        for i, (code, _) in enumerate(_HEAD):
+            index = jnp.where(result == code, i, index)
         sol = eqx.branched_error_if(sol, result != RESULTS.successful, index, msgs)
     return sol
 
@@ -281,6 +304,8 @@ def simulate(
         gradient, AbstractGradient, "gradient", "msim.AutoMode(), ReverseMode() or ForwardMode()"
     )
     t_end, dt, t0 = check_times(t_end, dt, t0)
+    for stimulus in problem.stimuli:
+        stimulus.check_step(dt)
     n_steps = _whole_multiple(t_end - t0, dt, "t_end - t0")
     save = Save() if save is None else save
     k = n_steps if save.every is None else _whole_multiple(float(save.every), dt, "save.every")
@@ -295,6 +320,10 @@ def simulate(
     probes = tuple(grid.check_index(p, "probe") for p in save.probes)
     diffusion_plan = diffusion.plan(problem, dt, splitting.diffusion_fraction)
     y0 = problem.initial_state if initial_state is None else jnp.asarray(initial_state)
+    if initial_state is not None:
+        value = concrete(y0)
+        if value is not None and not np.isfinite(value).all():
+            raise ValueError("initial_state contains NaN or infinite values.")
     if y0.shape != problem.initial_state.shape:
         raise ValueError(
             f"initial_state has shape {y0.shape}; expected {problem.initial_state.shape} "
@@ -314,7 +343,12 @@ def simulate(
             raise ValueError(
                 f"activation_times has shape {t_act0.shape}; expected the grid's {grid.shape}."
             )
+    if not isinstance(throw, bool | np.bool_):
+        raise TypeError(f"throw must be True or False, got {throw!r}.")
     if ecg_weights is not None:
+        weights = concrete(ecg_weights)
+        if weights is not None and not np.isfinite(weights).all():
+            raise ValueError("ecg_weights contains NaN or infinite values.")
         ecg_weights = jnp.asarray(ecg_weights, dtype)
         if ecg_weights.ndim != grid.ndim + 1 or ecg_weights.shape[1:] != grid.shape:
             raise ValueError(

@@ -3,8 +3,65 @@ from collections.abc import Sequence
 import equinox as eqx
 import numpy as np
 
+from .._convert import real, sequence
 from .._types import Array
 from ._results import RESULTS
+
+
+def _every(value) -> float | None:
+    if value is None:
+        return None
+    every = real(value, "Save every")
+    if not every > 0:
+        raise ValueError(f"Save every must be positive, got {every}.")
+    return every
+
+
+def _threshold(value) -> float | None:
+    return None if value is None else real(value, "Save threshold")
+
+
+def _index(i) -> int:
+    if isinstance(i, bool | np.bool_) or not isinstance(i, int | np.integer):
+        raise TypeError(f"probe indices must be integers, got {i!r}.")
+    return int(i)
+
+
+def _probes(value) -> tuple[tuple[int, ...], ...]:
+    """Probes as a tuple of index tuples; a flat tuple of integers is refused (is ``(3, 4)``
+    one probe on a 2D grid or two on a 1D grid?)."""
+    if isinstance(value, np.ndarray) and value.ndim == 2:  # one row per probe
+        value = [tuple(row) for row in value.tolist()]
+    value = sequence(value, "probes", "[(3,), (5,)] or [(3, 4)]")
+    probes = []
+    for p in value:
+        if isinstance(p, int | np.integer):
+            raise TypeError(
+                f"probes must be a list of index tuples, one per probe, such as [(3,)] on a 1D "
+                f"grid or [(3, 4)] on a 2D grid; got the flat {value!r}."
+            )
+        p = sequence(p, "a probe", "(3, 4)")
+        probes.append(tuple(_index(i) for i in p))
+    return tuple(probes)
+
+
+def _states(value) -> tuple[str, ...] | None:
+    """State names; one string is one name (``"V"``), never split into letters."""
+    if value is None:
+        return None
+    names = (value,) if isinstance(value, str) else tuple(value)
+    if not names or not all(isinstance(n, str) for n in names):
+        raise TypeError(f"Save states must be state names such as ('V', 'h'), got {value!r}.")
+    return names
+
+
+def _flag(name: str):
+    def convert(value) -> bool:
+        if not isinstance(value, bool | np.bool_):
+            raise TypeError(f"Save {name} must be True or False, got {value!r}.")
+        return bool(value)
+
+    return convert
 
 
 class Save(eqx.Module):
@@ -26,16 +83,12 @@ class Save(eqx.Module):
             when activation times are not needed (``Solution.activation_times`` is then None).
     """
 
-    every: float | None = eqx.field(static=True, default=None)
-    probes: tuple[tuple[int, ...], ...] = eqx.field(
-        static=True, default=(), converter=lambda ps: tuple(tuple(int(i) for i in p) for p in ps)
-    )
-    states: tuple[str, ...] | None = eqx.field(
-        static=True, default=None, converter=lambda s: None if s is None else tuple(s)
-    )
-    snapshots: bool = eqx.field(static=True, default=True)
-    threshold: float | None = eqx.field(static=True, default=None)
-    activation: bool = eqx.field(static=True, default=True)
+    every: float | None = eqx.field(static=True, default=None, converter=_every)
+    probes: tuple[tuple[int, ...], ...] = eqx.field(static=True, default=(), converter=_probes)
+    states: tuple[str, ...] | None = eqx.field(static=True, default=None, converter=_states)
+    snapshots: bool = eqx.field(static=True, default=True, converter=_flag("snapshots"))
+    threshold: float | None = eqx.field(static=True, default=None, converter=_threshold)
+    activation: bool = eqx.field(static=True, default=True, converter=_flag("activation"))
 
 
 class Solution(eqx.Module):

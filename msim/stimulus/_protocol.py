@@ -2,6 +2,7 @@
 
 import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 
 from .._convert import concrete, parameter
 from .._types import Array, ScalarLike
@@ -50,7 +51,7 @@ class Stimulus(eqx.Module):
                 f"msim.regions.ball(centre, radius) or msim.regions.from_mask(mask); got "
                 f"{type(region).__name__}."
             )
-        if int(count) != count or count < 1:
+        if not isinstance(count, int | np.integer) or isinstance(count, bool) or count < 1:
             raise ValueError(f"Stimulus count must be a positive integer, got {count}.")
         if count > 1 and period is None:
             raise ValueError("A pulse train (count > 1) needs a period.")
@@ -62,12 +63,43 @@ class Stimulus(eqx.Module):
         self.count = int(count)
 
     def __check_init__(self):
+        for name in ("start", "duration", "amplitude", "period"):
+            value = concrete(getattr(self, name))
+            if value is not None and not np.isfinite(value).all():
+                raise ValueError(
+                    f"Stimulus {name} must be finite, got {value}. To switch a stimulus off, "
+                    "leave it out of the problem (or set its amplitude to 0)."
+                )
         for name in ("duration", "period") if self.count > 1 else ("duration",):
-            concrete = _concrete(getattr(self, name))
-            if concrete <= 0:
-                raise ValueError(f"Stimulus {name} must be positive, got {concrete}.")
+            value = _concrete(getattr(self, name))
+            if value <= 0:
+                raise ValueError(f"Stimulus {name} must be positive, got {value}.")
         if self.count > 1 and _concrete(self.duration) > _concrete(self.period):
             raise ValueError("Stimulus duration is longer than its period.")
+
+    def check_step(self, dt: float) -> None:
+        """Raise a ValueError if a pulse is shorter than the time step ``dt`` (when the
+        duration is known now): such a pulse stimulates one step or none, depending on where
+        the step midpoints fall. Traced durations are checked at run time (`invalid`)."""
+        duration = _concrete(self.duration)
+        if duration < dt * (1 - 1e-6):
+            raise ValueError(
+                f"Stimulus duration {duration:g} is shorter than dt = {dt:g}: a step is "
+                "stimulated when its midpoint lies in a pulse, so this pulse would fire on one "
+                "step or none. Use a duration of at least dt (a whole number of steps, to "
+                "stimulate exactly that many), or a smaller dt."
+            )
+
+    def invalid(self, dt: float) -> Array:
+        """Whether the values given at run time are unusable with time step ``dt``: a NaN or
+        infinite start, duration, amplitude or period, a pulse shorter than ``dt``, or (for a
+        train) a duration longer than the period. A scalar boolean array."""
+        ok = jnp.isfinite(self.start) & jnp.isfinite(self.duration)
+        ok &= jnp.all(jnp.isfinite(self.amplitude))
+        ok &= self.duration >= dt * (1 - 1e-6)
+        if self.count > 1:
+            ok &= jnp.isfinite(self.period) & (self.duration <= self.period)
+        return ~ok
 
     def envelope(self, t: Array) -> Array:
         """1.0 while a pulse is on at time ``t``, else 0.0 (dtype of ``amplitude``)."""

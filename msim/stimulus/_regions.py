@@ -6,6 +6,7 @@ from collections.abc import Sequence
 import equinox as eqx
 import numpy as np
 
+from .._convert import real, sequence
 from ..tissue import Grid
 
 
@@ -67,18 +68,31 @@ class MaskRegion(AbstractRegion):
         return self.cells
 
 
-def _floats(x) -> tuple[float, ...]:
-    return tuple(float(v) for v in np.atleast_1d(np.asarray(x, dtype=float)))
+def _floats(x, name: str) -> tuple[float, ...]:
+    if isinstance(x, list | tuple) or (isinstance(x, np.ndarray) and x.ndim == 1):
+        values = sequence(x, name, "(1.0, 2.0)")
+    else:
+        values = (x,)
+    return tuple(real(v, name) for v in values)
 
 
 def box(lo: Sequence[float | int] | float | int, hi: Sequence[float | int] | float | int) -> Box:
-    """Region of the cells whose centres lie in ``[lo, hi]`` along every axis."""
-    return Box(_floats(lo), _floats(hi))
+    """Region of the cells whose centres lie in ``[lo, hi]`` along every axis (finite
+    coordinates, ``hi >= lo``)."""
+    lo_, hi_ = _floats(lo, "box lo"), _floats(hi, "box hi")
+    if len(lo_) != len(hi_):
+        raise ValueError(f"box lo {lo_} and hi {hi_} have different numbers of coordinates.")
+    if any(b < a for a, b in zip(lo_, hi_, strict=True)):
+        raise ValueError(f"box has hi {hi_} below lo {lo_}.")
+    return Box(lo_, hi_)
 
 
 def ball(centre: Sequence[float | int] | float | int, radius: float) -> Ball:
-    """Region of the cells whose centres lie within ``radius`` of ``centre``."""
-    return Ball(_floats(centre), float(radius))
+    """Region of the cells whose centres lie within ``radius`` of ``centre`` (finite, > 0)."""
+    radius = real(radius, "ball radius")
+    if not radius > 0:
+        raise ValueError(f"ball radius must be positive, got {radius}.")
+    return Ball(_floats(centre, "ball centre"), radius)
 
 
 def from_mask(cells) -> MaskRegion:

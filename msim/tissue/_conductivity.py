@@ -48,6 +48,15 @@ class AbstractConductivity(eqx.Module):
     @abc.abstractmethod
     def stencil(self, grid: Grid) -> AbstractStencil: ...
 
+    @abc.abstractmethod
+    def invalid(self) -> Array:
+        """Whether a value is negative, NaN or infinite: the run-time counterpart of `check`
+        for values that are traced (a scalar boolean array)."""
+
+
+def _not_valid(*values: Array) -> Array:
+    return ~jnp.all(jnp.stack([jnp.all((v >= 0) & jnp.isfinite(v)) for v in values]))
+
 
 class Isotropic(AbstractConductivity):
     """Isotropic diffusivity, a scalar or one value per cell (heterogeneous tissue).
@@ -62,6 +71,9 @@ class Isotropic(AbstractConductivity):
     def check(self, grid: Grid) -> None:
         _check_field(self.diffusivity, grid, "diffusivity")
         _check_positive(self.diffusivity, "diffusivity", allow_zero=self.diffusivity.ndim > 0)
+
+    def invalid(self) -> Array:
+        return _not_valid(self.diffusivity)
 
     def stencil(self, grid: Grid) -> AbstractStencil:
         d = self.diffusivity
@@ -111,6 +123,11 @@ class Fibres(AbstractConductivity):
         for name in ("longitudinal", "transverse"):
             _check_field(getattr(self, name), grid, name)
             _check_positive(getattr(self, name), name, allow_zero=False)
+
+    def invalid(self) -> Array:
+        return _not_valid(self.longitudinal, self.transverse) | ~jnp.all(
+            jnp.isfinite(self.direction)
+        )
 
     def tensor(self, grid: Grid) -> Array:
         """The conductivity tensor, shape ``(ndim, ndim, *grid)``."""

@@ -3,11 +3,17 @@ from collections.abc import Sequence
 import equinox as eqx
 import numpy as np
 
+from .._convert import real, sequence
+
 
 def _per_axis(value, ndim: int, name: str) -> tuple:
+    if isinstance(value, str | bytes):
+        raise TypeError(f"Grid {name} must be a number or one per axis, got {value!r}.")
     if isinstance(value, (int, float, bool, np.integer, np.floating, np.bool_)):
         return (value,) * ndim
-    value = tuple(value)
+    if isinstance(value, np.ndarray) and value.ndim == 0:  # one value for every axis
+        return (value.item(),) * ndim
+    value = sequence(value, f"Grid {name}", "(0.5, 0.5) or 0.5")
     if len(value) != ndim:
         raise ValueError(f"{name} has {len(value)} entries but the grid has {ndim} axes.")
     return value
@@ -62,16 +68,16 @@ class Grid(eqx.Module):
         mask=None,
         periodic: bool | Sequence[bool] = False,
     ):
-        if isinstance(shape, (int, np.integer)):
+        if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
             shape = (int(shape),)
-        shape = tuple(shape)
+        shape = sequence(shape, "Grid shape", "(100, 100)")
         if not 1 <= len(shape) <= 3:
             raise ValueError(f"Grid shape must have 1, 2 or 3 axes, got {shape}.")
-        if any(not isinstance(n, (int, np.integer)) or n < 1 for n in shape):
+        if any(not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1 for n in shape):
             raise ValueError(f"Grid shape must be positive integers, got {shape}.")
         self.shape = tuple(int(n) for n in shape)
-        spacing = _per_axis(spacing, len(shape), "spacing")
-        if any(not np.isfinite(h) or h <= 0 for h in spacing):
+        spacing = tuple(real(h, "Grid spacing") for h in _per_axis(spacing, len(shape), "spacing"))
+        if any(h <= 0 for h in spacing):
             raise ValueError(f"Grid spacing must be positive and finite, got {spacing}.")
         self.spacing = tuple(float(h) for h in spacing)
         self.periodic = tuple(bool(p) for p in _per_axis(periodic, len(shape), "periodic"))
