@@ -27,6 +27,14 @@ def _check_cell(cell: AbstractCellModel, grid: Grid) -> None:
                 f"per cell, shape {grid.shape}. To run several parameter sets, jax.vmap over "
                 "simulate instead."
             )
+        value = concrete(leaf) if eqx.is_inexact_array(leaf) else None
+        if value is not None and not np.isfinite(value).all():
+            name = jax.tree_util.keystr(path).lstrip(".")
+            what = value if value.ndim == 0 else f"{int((~np.isfinite(value)).sum())} values"
+            raise ValueError(
+                f"cell parameter {name} is not finite ({what} NaN or infinite). Check the "
+                "value given, or the step that computed it."
+            )
 
 
 def _as_stimuli(stimulus) -> tuple[Stimulus, ...]:

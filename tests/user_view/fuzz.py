@@ -3,9 +3,10 @@
 msim raised itself (its last traceback frame is in msim's code) and a message: never a raw
 JAX, NumPy or zipfile error, never a silent NaN.
 
-`tests/test_fuzz.py` runs this file in a separate pytest process without the suite's
-jaxtyping/beartype import hook, so that the arguments reach msim's own checks as they do in a
-user's program (the hook would refuse wrongly typed ones first, with its own error).
+`tests/test_user_view.py` runs this file in a separate pytest process without the suite's
+conftest and its jaxtyping/beartype import hook, so that the arguments reach msim's own checks
+as they do in a user's program (the hook would refuse wrongly typed ones first, with its own
+error). Float64 on, as in the suite.
 
 Kept fast for the normal suite: tiny grids, a fixed set of time steps and run lengths (so a few
 compiled programs serve every example), derandomised (the same examples on every run, so CI
@@ -16,12 +17,15 @@ import math
 import pathlib
 import traceback
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 import msim
+
+jax.config.update("jax_enable_x64", True)
 
 EXAMPLES = 60  # per test below (twice that for simulate with hostile values): 480 in all
 FUZZ = settings(
