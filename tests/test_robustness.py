@@ -36,25 +36,20 @@ BLOWS_UP = 1e6  # Aliev-Panfilov's k: the state overflows within the first milli
 # --- part 1: a failure surfaces under every transformation ----------------------------------
 
 
-@pytest.mark.parametrize(
-    "call",
-    [
-        pytest.param(lambda: jax.jit(lambda k: _traces(k))(BLOWS_UP), id="jit-traces-only"),
-        pytest.param(
-            lambda: jax.jit(jax.value_and_grad(lambda k: _traces(k).sum()))(BLOWS_UP),
-            id="jit-value_and_grad",
-        ),
-        pytest.param(lambda: jax.grad(lambda k: _traces(k).sum())(BLOWS_UP), id="grad"),
-        pytest.param(lambda: jax.vmap(_traces)(jnp.asarray([8.0, BLOWS_UP])), id="vmap"),
-        pytest.param(
-            lambda: eqx.filter_jit(lambda k: _traces(k)[0, 0, -1])(BLOWS_UP), id="filter_jit"
-        ),
-        pytest.param(
-            lambda: jax.jit(lambda k: msim.simulate(_problem(k), 5.0, 0.05).ts)(BLOWS_UP),
-            id="jit-ts-only",
-        ),
-    ],
-)
+TRANSFORMS = [
+    ("jit, traces only", lambda: jax.jit(lambda k: _traces(k))(BLOWS_UP)),
+    (
+        "jit(value_and_grad)",
+        lambda: jax.jit(jax.value_and_grad(lambda k: _traces(k).sum()))(BLOWS_UP),
+    ),
+    ("grad", lambda: jax.grad(lambda k: _traces(k).sum())(BLOWS_UP)),
+    ("vmap, one member bad", lambda: jax.vmap(_traces)(jnp.asarray([8.0, BLOWS_UP]))),
+    ("filter_jit, one sample", lambda: eqx.filter_jit(lambda k: _traces(k)[0, 0, -1])(BLOWS_UP)),
+    ("jit, ts only", lambda: jax.jit(lambda k: msim.simulate(_problem(k), 5.0, 0.05).ts)(BLOWS_UP)),
+]
+
+
+@pytest.mark.parametrize("call", [c for _, c in TRANSFORMS], ids=[n for n, _ in TRANSFORMS])
 def test_a_nan_run_raises_with_msims_message_whatever_the_transformation(call):
     # Under the user's own jax.jit, JAX wraps the error (JaxRuntimeError) but msim's message
     # is in it; everywhere else it is msim.SimulationError itself.

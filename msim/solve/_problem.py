@@ -30,10 +30,14 @@ def _check_cell(cell: AbstractCellModel, grid: Grid) -> None:
         value = concrete(leaf) if eqx.is_inexact_array(leaf) else None
         if value is not None and not np.isfinite(value).all():
             name = jax.tree_util.keystr(path).lstrip(".")
-            what = value if value.ndim == 0 else f"{int((~np.isfinite(value)).sum())} values"
+            what = (
+                f"it is {value}"
+                if value.ndim == 0
+                else (f"{int((~np.isfinite(value)).sum())} of its values are NaN or infinite")
+            )
             raise ValueError(
-                f"cell parameter {name} is not finite ({what} NaN or infinite). Check the "
-                "value given, or the step that computed it."
+                f"cell parameter {name} is not finite ({what}). Check the value given, or the "
+                "step that computed it."
             )
 
 
