@@ -417,9 +417,14 @@ def calibrate(
         checkpoint: a file (``.npz``) to write the loop state to every ``checkpoint_every``
             iterations and at the end, atomically (an interruption leaves the previous one).
         checkpoint_every: see ``checkpoint``.
-        resume: if ``checkpoint`` exists and belongs to this calibration (same parameters,
-            transforms, optimiser state layout and starts), continue from it: the result is the
-            same as an uninterrupted run's. With False an existing file is overwritten.
+        resume: if ``checkpoint`` exists, continue from it: the result is the same as an
+            uninterrupted run's. The checkpoint must belong to this calibration: the same
+            selected parameters and transforms, starts, gradient mode and optimiser, and the
+            same fingerprint (digests of the problem's arrays and static structure, of the loss
+            with the data and settings it reads, of the optimiser's settings and of the start
+            values; see `msim.calibrate._fingerprint`); otherwise, or if the file is damaged,
+            `CheckpointError` says what differs. With False an existing file is overwritten.
+            ``max_iterations``, ``tol`` and ``patience`` may change on resume.
         gradient: `msim.AutoMode` (default), `msim.ForwardMode` or `msim.ReverseMode` (see
             `value_and_grad`).
         multistart: an int ``N`` (starts spread around the selection's values by
@@ -435,6 +440,8 @@ def calibrate(
         A `CalibrationResult`.
 
     Raises:
+        CheckpointError: ``checkpoint`` belongs to another calibration or is damaged (with
+            ``resume=True``).
         CalibrationError: the loss or gradient became NaN (a single start, or all starts), or
             the simulation stopped with an error at run time; it names the iteration and
             carries the last good parameters.
