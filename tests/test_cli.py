@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+from cli_helpers import read_only, refused
 
 import msim
 import msim.io
@@ -69,29 +70,6 @@ def test_help(capsys):
     for option in [*options, "--float64"]:
         assert option in text
     assert "model time units" in text
-
-
-def refused(argv, capsys, message: str) -> str:
-    """``main(argv)`` exits with status 2 and one line on stderr naming the problem."""
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2, err
-    assert err.count("\n") == 1 and err.startswith(f"msim {argv[0]}: error: "), err
-    assert "Traceback" not in err
-    assert message in err, err
-    return err
-
-
-def read_only(folder) -> bool:
-    """Make ``folder`` read-only; False where that does not stop writes (running as root)."""
-    folder.chmod(0o555)
-    try:
-        (folder / ".probe").touch()
-    except PermissionError:
-        return True
-    (folder / ".probe").unlink()
-    return False
 
 
 @pytest.mark.parametrize(

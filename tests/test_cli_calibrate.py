@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+from cli_helpers import read_only, refused
 
 import msim.calibrate
 from msim.cli import main
@@ -45,29 +46,6 @@ def tiny_config(folder, old: str = "", new: str = ""):
     (folder / "fit.toml").write_text(TINY.replace(old, new, 1) if old else TINY)
     np.savez(folder / "data.npz", traces=np.zeros((1, 5)))
     return folder / "fit.toml"
-
-
-def refused(argv, capsys, message: str) -> str:
-    """``main(argv)`` exits with status 2 and one line on stderr naming the problem."""
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2, err
-    assert err.count("\n") == 1 and err.startswith("msim calibrate: error: "), err
-    assert "Traceback" not in err
-    assert message in err, err
-    return err
-
-
-def read_only(folder) -> bool:
-    """Make ``folder`` read-only; False where that does not stop writes (running as root)."""
-    folder.chmod(0o555)
-    try:
-        (folder / ".probe").touch()
-    except PermissionError:
-        return True
-    (folder / ".probe").unlink()
-    return False
 
 
 @pytest.fixture

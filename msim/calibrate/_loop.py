@@ -166,7 +166,7 @@ _WHAT = {
 
 def _differences(header: dict, identity: dict, fingerprint: dict) -> list[str]:
     """What differs between a checkpoint's header and this calibration, in words."""
-    out = [_WHAT.get(k, k) for k in identity if header.get(k) != identity[k]]
+    out: list[str] = [_WHAT.get(k, str(k)) for k in identity if header.get(k) != identity[k]]
     theirs = header.get("fingerprint")
     if not isinstance(theirs, dict):
         return [*out, "its fingerprint (it was written by an older msim)"]
@@ -294,7 +294,7 @@ def _checked_state(arrays: dict[str, np.ndarray], header: dict, template: _State
     if names != expected_names:
         raise ValueError(f"its history holds {names!r}, expected {expected_names!r}")
     history = {}
-    for j, name in enumerate(names):
+    for j, name in enumerate(expected_names):
         x = arrays.get(f"history_{j}")
         if x is None:
             raise KeyError(f"array 'history_{j}' is missing")
