@@ -57,7 +57,7 @@ def exact_divergence(u_fn, tensor_fn, points: np.ndarray) -> np.ndarray:
     def div(x):
         return jnp.trace(jax.jacfwd(flux)(x))
 
-    return np.asarray(jax.vmap(div)(jnp.asarray(points)))
+    return np.asarray(jax.jit(jax.vmap(div))(jnp.asarray(points)))
 
 
 def cell_centres(grid: msim.Grid) -> np.ndarray:
