@@ -159,7 +159,7 @@ def command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     except msim.SimulationError as e:  # CalibrationError included
         print(f"{parser.prog}: error: {str(e).splitlines()[0]}", file=sys.stderr)
         return 1
-    except ValueError as e:  # CheckpointError included: a checkpoint this run cannot resume
+    except cal.CheckpointError as e:  # a checkpoint this run cannot resume (another run's)
         parser.fail(str(e))
     except KeyboardInterrupt:
         print(
