@@ -153,3 +153,29 @@ def test_float32_values_under_x64_keep_one_compiled_calibration_step():
         progress=False,
     )
     assert result.best["conductivity.diffusivity"].dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "model",
+    [msim.cells.AlievPanfilov, msim.cells.TenTusscherPanfilov2006],
+    ids=lambda m: m.__name__,
+)
+def test_float32_parameters_under_x64_run(model):
+    # Every parameter float32 under x64, the stimulus and diffusivity float64: runs in the
+    # dtype of the model's initial state (float32 here, as it is computed from the
+    # parameters), equal to the float64 run to float32 precision; no carry-type error.
+    import equinox as eqx
+    import jax.numpy as jnp
+
+    cell = model()
+    cell32 = jax.tree.map(
+        lambda x: jnp.asarray(x, jnp.float32) if eqx.is_inexact_array(x) else x, cell
+    )
+    grid = msim.Grid((4,), 0.5)
+    stim = msim.Stimulus(REGION, duration=0.5, amplitude=40.0)
+    runs = [
+        msim.simulate(msim.Monodomain(c, grid, 0.1, stimulus=stim), 1.0, 0.02).final_state
+        for c in (cell, cell32)
+    ]
+    assert runs[1].dtype == cell32.initial_state().dtype
+    np.testing.assert_allclose(runs[1], runs[0], rtol=1e-4, atol=1e-6)
