@@ -95,3 +95,55 @@ def test_traced_bad_values_give_their_own_result_code_per_member():
     np.testing.assert_array_equal(codes == R.successful, [True, False, False, False])
     np.testing.assert_array_equal(codes == R.invalid_diffusivity, [False, True, False, True])
     np.testing.assert_array_equal(codes == R.invalid_stimulus, [False, False, True, False])
+
+
+# --- the single-cell protocols fail the same way ----------------------------------------------
+
+PROTOCOLS = [
+    ("pace", lambda c, **kw: msim.protocols.pace(c, 50.0, 1, 0.05, stimulus_amplitude=1.0, **kw)),
+    (
+        "steady_state",
+        lambda c, **kw: msim.protocols.steady_state(
+            c, 50.0, 0.05, stimulus_amplitude=1.0, max_beats=3, **kw
+        ),
+    ),
+    (
+        "restitution",
+        lambda c, **kw: msim.protocols.restitution(
+            c, 50.0, jnp.asarray([30.0]), n_s1=1, dt=0.05, stimulus_amplitude=1.0, **kw
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("protocol", [p for _, p in PROTOCOLS], ids=[n for n, _ in PROTOCOLS])
+def test_a_protocol_that_blows_up_raises_or_returns_its_code(protocol):
+    # Before, all three returned NaN without a word (restitution's NaN APD read as a
+    # refractory S2; steady_state stopped as "not converged").
+    blown = msim.cells.AlievPanfilov(k=BLOWS_UP)
+    with pytest.raises(msim.SimulationError, match=r"msim\.protocols.*became NaN or infinite"):
+        jax.block_until_ready(protocol(blown))
+    quiet = protocol(blown, throw=False)
+    assert quiet.result == msim.RESULTS.nan
+    good = protocol(msim.cells.AlievPanfilov(), throw=False)
+    assert good.result == msim.RESULTS.successful
+
+
+def test_a_protocol_checks_traced_and_concrete_stimuli():
+    cell = msim.cells.AlievPanfilov()
+
+    def v(amplitude, duration=1.0):
+        return msim.protocols.pace(
+            cell, 50.0, 1, 0.05, stimulus_amplitude=amplitude, stimulus_duration=duration
+        ).v
+
+    with pytest.raises(ValueError, match=r"stimulus_duration 0\.01 is shorter than dt"):
+        v(1.0, 0.01)
+    with pytest.raises(ValueError, match="stimulus_amplitude must be finite"):
+        v(jnp.nan)
+    with pytest.raises(jax.errors.JaxRuntimeError, match="a stimulus given at run time"):
+        jax.block_until_ready(jax.jit(v)(jnp.nan))
+    codes = jax.vmap(
+        lambda a: msim.protocols.pace(cell, 50.0, 1, 0.05, stimulus_amplitude=a, throw=False).result
+    )(jnp.asarray([1.0, jnp.inf]))
+    np.testing.assert_array_equal(codes == msim.RESULTS.invalid_stimulus, [False, True])

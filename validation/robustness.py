@@ -12,6 +12,8 @@ import sys
 
 import jax
 
+import msim
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -46,6 +48,11 @@ def main() -> None:
     for name, f, value, _ in transforms.TRACED:
         seen = _seen(lambda f=f, value=value: jax.jit(f)(value))
         print(_row(f"traced {name} (jit)", seen, f"`{test}[{name}]`"))
+    test = "tests/test_robustness.py::test_a_protocol_that_blows_up_raises_or_returns_its_code"
+    blown = msim.cells.AlievPanfilov(k=transforms.BLOWS_UP)
+    for name, protocol in transforms.PROTOCOLS:
+        seen = _seen(lambda protocol=protocol: protocol(blown))
+        print(_row(f"NaN run of msim.protocols.{name}", seen, f"`{test}[{name}]`"))
     test = "tests/user_view/inputs.py::test_bad_inputs_are_refused_where_they_enter"
     for name, call, _, _ in inputs.CASES:
         print(_row(name, _seen(call), f"`{test}[{name}]`"))

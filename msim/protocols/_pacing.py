@@ -15,9 +15,10 @@ import jax.numpy as jnp
 from .._convert import concrete, parameter
 from .._types import Array, ArrayLike, Bool, Float, Int, ScalarLike, State
 from ..cells import AbstractCellModel
-from ..solve import AbstractReaction, AutoReaction
+from ..solve import RESULTS, AbstractReaction, AutoReaction
 from ..solve._loop import advance
 from ..solve._reaction import stack, unstack
+from ._failure import check_stimulus, not_finite, outcome, raise_on_failure
 
 
 def steps_in(duration: float, dt: float, what: str) -> int:
@@ -148,6 +149,8 @@ class PacingResult(eqx.Module):
             ``(n_states, *grid, n_beats)``.
         final_state: the state at the end of the last beat, ``(n_states, *grid)``: pass it
             as ``y0`` to continue.
+        result: how the run ended, a `msim.RESULTS` item (one per member under ``vmap``):
+            successful, nan (the state became NaN or infinite) or invalid_stimulus.
     """
 
     t: Float[Array, " samples"]
@@ -157,6 +160,12 @@ class PacingResult(eqx.Module):
     states: Float[Array, "_ *grid beats samples"] | None
     beat_end_states: Float[Array, "_ *grid beats"]
     final_state: State
+    result: RESULTS
+
+    @property
+    def successful(self) -> Array:
+        """Whether the run succeeded (a boolean array, one per member under ``vmap``)."""
+        return self.result == RESULTS.successful
 
     def trace(self) -> tuple[Float[Array, " time"], Float[Array, "*grid time"]]:
         """The recorded beats joined into one continuous trace: ``(ts, v)``, with ``ts`` from
@@ -182,6 +191,7 @@ def _pace_impl(
     prepace: int,
     save_states: bool,
     save_dvdt: bool,
+    throw: bool,
 ) -> PacingResult:
     vi = cell.voltage_index
     dtype = y0.dtype
@@ -216,7 +226,8 @@ def _pace_impl(
 
     t = jnp.arange(n_steps // every + 1).astype(dtype) * (every * dt)
     beat_starts = (prepace + jnp.arange(n_beats)).astype(dtype) * bcl
-    return PacingResult(
+    result = outcome(not_finite(v, ends, y_final), amplitude, duration, dt)
+    out = PacingResult(
         t=t,
         beat_starts=beat_starts,
         v=time_last(v),
@@ -224,12 +235,20 @@ def _pace_impl(
         states=None if states is None else time_last(states),
         beat_end_states=jnp.moveaxis(ends, 0, -1),
         final_state=y_final,
+        result=result,
     )
+    return raise_on_failure(out, result, "pace") if throw else out
 
 
 # Traces are counted by equinox: tests check that new values do not retrace.
 _pace_counted = eqx.debug.assert_max_traces(_pace_impl, max_traces=None)
 _pace = eqx.filter_jit(_pace_counted)
+
+
+def _flag(throw) -> bool:
+    if not isinstance(throw, bool):
+        raise TypeError(f"throw must be True or False, got {throw!r}.")
+    return throw
 
 
 def _check_count(value: int, name: str, minimum: int) -> int:
@@ -252,6 +271,7 @@ def pace(
     save_states: bool = False,
     save_dvdt: bool = False,
     scheme: AbstractReaction | None = None,
+    throw: bool = True,
 ) -> PacingResult:
     r"""Pace a cell model at a basic cycle length and record the last ``n_beats`` beats.
 
@@ -296,11 +316,15 @@ def pace(
             velocity free of finite-difference error.
         scheme: the reaction scheme: `msim.RushLarsen()` (default), `msim.ForwardEuler()`
             or `msim.Heun()`.
+        throw: raise `msim.SimulationError` when the state becomes NaN or infinite, or the
+            stimulus values given at run time are unusable (in every context: eagerly, under
+            ``jit``, ``grad`` and ``vmap``); with False the result carries the code
+            (``PacingResult.result``) instead.
 
     Returns:
         A [`PacingResult`][msim.protocols.PacingResult]: voltage ``(*grid, n_beats,
-        n_samples)``, the in-beat sample times, the state at the end of each beat and the
-        final state.
+        n_samples)``, the in-beat sample times, the state at the end of each beat, the
+        final state and the result code.
 
     Good values: physiological models need a few to tens of prepace beats to come close to
     their steady state at a given rate (slow ionic concentrations take hundreds; see
@@ -321,10 +345,11 @@ def pace(
         y = y.astype(jnp.result_type(float))
     amplitude = parameter(stimulus_amplitude).astype(y.dtype)
     duration = parameter(stimulus_duration).astype(y.dtype)
+    check_stimulus(amplitude, duration, float(dt), "pace")
     return _pace(
         cell, y, amplitude, duration, AutoReaction() if scheme is None else scheme, float(bcl),
         float(dt), n_steps, every,
-        n_beats, prepace, bool(save_states), bool(save_dvdt),
+        n_beats, prepace, bool(save_states), bool(save_dvdt), _flag(throw),
     )  # fmt: skip
 
 
@@ -338,16 +363,19 @@ class SteadyState(eqx.Module):
         converged: whether the change over the last beat was below the tolerance.
         change: the largest scaled change over the last beat,
             ``max |y_k+1 - y_k| / (atol + rtol |y_k|)`` (converged when <= 1).
+        result: how the run ended, a `msim.RESULTS` item: successful (converged or not),
+            nan (the state became NaN or infinite: pacing stopped there) or invalid_stimulus.
     """
 
     state: State
     n_beats: Int[Array, ""]
     converged: Bool[Array, ""]
     change: Float[Array, ""]
+    result: RESULTS
 
 
 def _steady_state_impl(
-    cell, y0, amplitude, duration, scheme, bcl, dt, n_steps, max_beats, rtol, atol
+    cell, y0, amplitude, duration, scheme, bcl, dt, n_steps, max_beats, rtol, atol, throw
 ):
 
     def change(y_old, y_new):
@@ -365,7 +393,10 @@ def _steady_state_impl(
 
     inf = jnp.asarray(jnp.inf, y0.dtype)
     y, k, c = lax.while_loop(cond, body, (y0, jnp.zeros((), jnp.int32), inf))
-    return SteadyState(state=y, n_beats=k, converged=c <= 1.0, change=c)
+    # A NaN change ends the loop (NaN > 1 is False) without converging.
+    result = outcome(not_finite(y) | jnp.isnan(c), amplitude, duration, dt)
+    out = SteadyState(state=y, n_beats=k, converged=c <= 1.0, change=c, result=result)
+    return raise_on_failure(out, result, "steady_state") if throw else out
 
 
 _steady_state_counted = eqx.debug.assert_max_traces(_steady_state_impl, max_traces=None)
@@ -384,6 +415,7 @@ def steady_state(
     atol: float = 1e-8,
     y0: ArrayLike | None = None,
     scheme: AbstractReaction | None = None,
+    throw: bool = True,
 ) -> SteadyState:
     r"""Pace until the state at the start of a beat stops changing from beat to beat.
 
@@ -401,7 +433,8 @@ def steady_state(
     from this state with ``y0=`` and treat the state as a constant).
 
     Args:
-        cell, bcl, dt, stimulus_amplitude, stimulus_duration, y0, scheme: as for `pace`.
+        cell, bcl, dt, stimulus_amplitude, stimulus_duration, y0, scheme, throw: as for
+            `pace`.
         max_beats: the most beats to pace.
         rtol, atol: relative and absolute tolerances on the change of each state over one
             beat (``atol`` in each state's unit: keep it below the smallest concentrations of
@@ -418,8 +451,9 @@ def steady_state(
     y = initial_grid_state(cell, y0)
     amplitude = parameter(stimulus_amplitude).astype(y.dtype)
     duration = parameter(stimulus_duration).astype(y.dtype)
+    check_stimulus(amplitude, duration, float(dt), "steady_state")
     return _steady_state(
         cell, y, amplitude, duration, AutoReaction() if scheme is None else scheme, float(bcl),
         float(dt), n_steps, max_beats,
-        float(rtol), float(atol),
+        float(rtol), float(atol), _flag(throw),
     )  # fmt: skip

@@ -12,10 +12,11 @@ from .._convert import concrete, parameter
 from .._types import Array, ArrayLike, Float, ScalarLike
 from ..cells import AbstractCellModel
 from ..observe import apd
-from ..solve import AbstractReaction, AutoReaction
+from ..solve import RESULTS, AbstractReaction, AutoReaction
 from ..solve._loop import advance
 from ..solve._reaction import unstack
-from ._pacing import initial_grid_state, prepace_beats, steps_in
+from ._failure import check_stimulus, not_finite, outcome, raise_on_failure
+from ._pacing import _flag, initial_grid_state, prepace_beats, steps_in
 
 
 class Restitution(eqx.Module):
@@ -29,17 +30,20 @@ class Restitution(eqx.Module):
         di: the diastolic interval before S2, ``s2_interval - apd_s1``.
         apd_s1: APD of the last S1 beat, ``(*grid, n_intervals)`` (the same for every interval
             long enough for S1 to repolarise before S2; NaN otherwise).
+        result: how the run ended, a `msim.RESULTS` item: successful, nan (the state became
+            NaN or infinite, so a NaN APD is not a refractory S2) or invalid_stimulus.
     """
 
     s2_intervals: Float[Array, " intervals"]
     apd: Float[Array, "*grid intervals"]
     di: Float[Array, "*grid intervals"]
     apd_s1: Float[Array, "*grid intervals"]
+    result: RESULTS
 
 
 def _restitution_impl(
     cell, y0, intervals, amplitude, s2_amplitude, duration, scheme, s1_bcl, dt, n_s1_steps,
-    n_s1, n_total, every, percent,
+    n_s1, n_total, every, percent, throw,
 ):  # fmt: skip
     vi = cell.voltage_index
     dtype = y0.dtype
@@ -78,13 +82,16 @@ def _restitution_impl(
         v_s1 = jnp.where(k > k_on, v_on, v)
         apd_s2 = apd(v_s2, ts, percent, v_rest=v_rest)
         apd_s1 = apd(v_s1, ts, percent, v_rest=v_rest)
-        return apd_s2, apd_s1
+        return apd_s2, apd_s1, not_finite(v)
 
-    apd_s2, apd_s1 = jax.vmap(one_interval)(intervals)
+    apd_s2, apd_s1, bad = jax.vmap(one_interval)(intervals)
     apd_s2 = jnp.moveaxis(apd_s2, 0, -1)
     apd_s1 = jnp.moveaxis(apd_s1, 0, -1)
     di = jnp.broadcast_to(intervals, apd_s1.shape) - apd_s1
-    return Restitution(s2_intervals=intervals, apd=apd_s2, di=di, apd_s1=apd_s1)
+    stimuli = jnp.stack([jnp.max(jnp.abs(amplitude)), jnp.max(jnp.abs(s2_amplitude))])
+    result = outcome(bad.any() | not_finite(y_last), stimuli, duration, dt)
+    out = Restitution(s2_intervals=intervals, apd=apd_s2, di=di, apd_s1=apd_s1, result=result)
+    return raise_on_failure(out, result, "restitution") if throw else out
 
 
 # Traces are counted by equinox (no-recompile tests).
@@ -107,6 +114,7 @@ def restitution(
     save_every: float | None = None,
     y0: ArrayLike | None = None,
     scheme: AbstractReaction | None = None,
+    throw: bool = True,
 ) -> Restitution:
     r"""S1-S2 restitution: the APD of a premature S2 beat against the S1-S2 coupling interval.
 
@@ -144,7 +152,7 @@ def restitution(
             for the S2 beat to repolarise.
         percent: the APD percentage (90 for APD90).
         save_every: time between trace samples, a multiple of ``dt`` (default every step).
-        y0, scheme: as for `pace`.
+        y0, scheme, throw: as for `pace`.
 
     Returns:
         A [`Restitution`][msim.protocols.Restitution].
@@ -179,9 +187,15 @@ def restitution(
     amplitude = parameter(stimulus_amplitude).astype(y.dtype)
     s2 = amplitude if s2_amplitude is None else parameter(s2_amplitude).astype(y.dtype)
     duration = parameter(stimulus_duration).astype(y.dtype)
+    check_stimulus(
+        jnp.stack([jnp.max(jnp.abs(amplitude)), jnp.max(jnp.abs(s2))]),
+        duration,
+        float(dt),
+        "restitution",
+    )
     intervals = jnp.asarray(values, dtype=y.dtype)
     return _restitution(
         cell, y, intervals, amplitude, s2, duration, AutoReaction() if scheme is None else scheme,
         float(s1_bcl), float(dt),
-        n_s1_steps, int(n_s1), n_total, every, float(percent),
+        n_s1_steps, int(n_s1), n_total, every, float(percent), _flag(throw),
     )  # fmt: skip
