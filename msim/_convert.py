@@ -11,11 +11,11 @@ def parameter(value) -> Array:
     """Converter for physical parameters: floating arrays, never Python floats (which would
     recompile on every new value and carry no gradient). Integers become the default float
     type; strings, booleans, complex numbers and other objects are refused (TypeError)."""
-    if isinstance(value, str | bytes):
+    if value is None or isinstance(value, str | bytes):
         raise TypeError(f"A parameter must be a real number or an array of them, got {value!r}.")
     try:
         x = jnp.asarray(value)
-    except TypeError:
+    except (TypeError, ValueError):  # an object, a ragged list
         raise TypeError(
             f"A parameter must be a real number or an array of them, got {type(value).__name__}."
         ) from None

@@ -38,5 +38,5 @@ def test_inputs_and_fuzz_suite_without_the_type_checking_hook():
     passed = re.search(r"(\d+) passed", run.stdout)
     assert passed and int(passed.group(1)) >= 35, run.stdout[-5000:]
     examples = [int(n) for n in re.findall(r"(\d+) passing, \d+ failing", run.stdout)]
-    assert len(examples) >= 7 and sum(examples) >= 400, run.stdout[-5000:]
+    assert len(examples) >= 8 and sum(examples) >= 500, run.stdout[-5000:]
     print(f"user view: {passed.group(0)}; fuzz: {sum(examples)} passing examples")

@@ -202,6 +202,11 @@ class ReactionDiffusion(AbstractProblem):
         _check_cell(cell, grid)
         self.cell = cell
         self.grid = grid
+        if not isinstance(diffusion, Mapping):
+            raise TypeError(
+                "diffusion must be a dict from state name to diffusivity, e.g. {'u': 1.0}, got "
+                f"{type(diffusion).__name__}."
+            )
         indices, conductivities = [], []
         for name, value in diffusion.items():
             indices.append(cell.state_index(name))

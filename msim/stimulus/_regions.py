@@ -97,7 +97,10 @@ def ball(centre: Sequence[float | int] | float | int, radius: float) -> Ball:
 
 def from_mask(cells) -> MaskRegion:
     """Region given as a boolean array of the grid's shape."""
-    cells = np.asarray(cells)
+    try:
+        cells = np.asarray(cells)
+    except ValueError:  # ragged nested lists
+        raise ValueError("A region mask must be a boolean array of the grid's shape.") from None
     if cells.dtype != np.bool_:
         raise ValueError(f"A region mask must be boolean, got dtype {cells.dtype}.")
     return MaskRegion(cells)

@@ -84,7 +84,13 @@ class Grid(eqx.Module):
         if mask is None:
             self._mask = None
         else:
-            mask = np.asarray(mask)
+            try:
+                mask = np.asarray(mask)
+            except ValueError:  # ragged nested lists
+                raise ValueError(
+                    f"mask must be a boolean array of the grid's shape {self.shape}; got nested "
+                    "lists of unequal lengths."
+                ) from None
             if mask.shape != self.shape:
                 raise ValueError(
                     f"mask has shape {mask.shape} but the grid has shape {self.shape}; "

@@ -27,7 +27,7 @@ import msim
 
 jax.config.update("jax_enable_x64", True)
 
-EXAMPLES = 60  # per test below (twice that for simulate with hostile values): 480 in all
+EXAMPLES = 60  # per test below (twice that for simulate with hostile values): 540 in all
 FUZZ = settings(
     max_examples=EXAMPLES,
     derandomize=True,
@@ -157,6 +157,33 @@ def test_problem(k, diffusivity, initial):
     if problem is not None:
         assert np.isfinite(np.asarray(problem.cell.k)).all()
         assert np.isfinite(np.asarray(problem.initial_state)).all()
+
+
+GRID2 = msim.Grid((3, 3), 0.5)
+
+
+@FUZZ
+@given(
+    mask=st.one_of(anything, st.lists(st.lists(st.booleans(), max_size=4), max_size=4)),
+    angle=anything,
+    longitudinal=anything,
+    transverse=anything,
+    diffusion=st.one_of(
+        anything,
+        st.dictionaries(st.sampled_from(["u", "v", "x", ""]), anything, max_size=2),
+    ),
+)
+def test_geometry_and_diffusion(mask, angle, longitudinal, transverse, diffusion):
+    grid = _call(msim.Grid, (3, 3), 0.5, mask=mask)
+    if grid is not None:
+        assert grid.shape == (3, 3)
+    fibres = _call(msim.tissue.Fibres.from_angle, angle, longitudinal, transverse)
+    if fibres is not None:
+        problem = _call(msim.Monodomain, msim.cells.AlievPanfilov(), GRID2, fibres)
+        if problem is not None:
+            assert np.isfinite(np.asarray(problem.conductivity.longitudinal)).all()
+    cell = msim.cells.AlievPanfilov()
+    _call(msim.ReactionDiffusion, cell, GRID2, diffusion)
 
 
 # --- simulate --------------------------------------------------------------------------------

@@ -121,6 +121,29 @@ CASES = [
 ]
 
 
+CASES += [
+    (
+        "ragged mask",
+        lambda: msim.Grid((3, 3), 0.5, mask=[[True], [True, False]]),
+        ValueError,
+        "unequal lengths",
+    ),
+    (
+        "ragged region mask",
+        lambda: msim.regions.from_mask([[True], [True, False]]),
+        ValueError,
+        "boolean array",
+    ),
+    (
+        "diffusion not a dict",
+        lambda: msim.ReactionDiffusion(msim.cells.AlievPanfilov(), GRID, 1.0),
+        TypeError,
+        "dict from state name",
+    ),
+    ("None as a parameter", lambda: msim.cells.AlievPanfilov(k=None), TypeError, "real number"),
+]
+
+
 @pytest.mark.parametrize(
     ("call", "kind", "match"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
