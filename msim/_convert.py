@@ -70,3 +70,11 @@ def sequence(value, name: str, example: str) -> tuple:
     if not isinstance(value, list | tuple):
         raise TypeError(f"{name} must be a list or tuple such as {example}, got {value!r}.")
     return tuple(value)
+
+
+def flag(value, name: str) -> bool:
+    """A static boolean: True or False (NumPy's too), anything else refused with a TypeError
+    naming ``name`` (a string such as ``"no"`` would otherwise count as True)."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be True or False, got {value!r}.")
+    return bool(value)

@@ -10,30 +10,24 @@ from .._convert import concrete
 from .._types import Array
 from ..solve import RESULTS
 from ..solve._simulate import INVALID_STIMULUS_ADVICE, NAN_ADVICE
+from ..stimulus._protocol import check_pulse, shorter_than_step
 
 
-def check_stimulus(amplitude: Array, duration: Array, dt: float, name: str) -> None:
+def check_stimulus(amplitudes: dict[str, Array], duration: Array, dt: float, name: str):
     """A ValueError for concrete stimulus values a protocol cannot use: a NaN or infinite
-    amplitude or duration, or a pulse shorter than ``dt`` (it would fire on one step or
-    none). Traced values are left to `outcome`."""
-    for what, x in (("stimulus_amplitude", amplitude), ("stimulus_duration", duration)):
+    amplitude (``amplitudes``: by argument name) or duration, or a pulse shorter than ``dt``
+    (`msim.stimulus`'s rule). Traced values are left to `outcome`."""
+    for what, x in {**amplitudes, "stimulus_duration": duration}.items():
         value = concrete(x)
         if value is not None and not np.isfinite(value).all():
             raise ValueError(f"{name}: {what} must be finite, got {value}.")
-    value = concrete(duration)
-    if value is not None and (value < dt * (1 - 1e-6)).any():
-        raise ValueError(
-            f"{name}: stimulus_duration {value} is shorter than dt = {dt}: a step is stimulated "
-            "when its midpoint lies in the pulse, so it would fire on one step or none. Use a "
-            "duration of at least dt, or a smaller dt."
-        )
+    check_pulse(duration, dt, f"{name}: stimulus_duration")
 
 
-def outcome(bad_state: Array, amplitude: Array, duration: Array, dt: float):
+def outcome(bad_state: Array, amplitudes: tuple[Array, ...], duration: Array, dt: float):
     """The `RESULTS` code of a protocol's run: ``invalid_stimulus`` for unusable stimulus
     values given at run time, else ``nan`` where ``bad_state``, else ``successful``."""
-    invalid = ~(jnp.all(jnp.isfinite(amplitude)) & jnp.all(jnp.isfinite(duration)))
-    invalid |= jnp.any(duration < dt * (1 - 1e-6))
+    invalid = not_finite(*amplitudes, duration) | jnp.any(shorter_than_step(duration, dt))
     result = RESULTS.where(bad_state, RESULTS.nan, RESULTS.successful)
     return RESULTS.where(invalid, RESULTS.invalid_stimulus, result)
 

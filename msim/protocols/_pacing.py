@@ -12,7 +12,7 @@ import jax
 import jax.lax as lax
 import jax.numpy as jnp
 
-from .._convert import concrete, parameter
+from .._convert import concrete, flag, parameter
 from .._types import Array, ArrayLike, Bool, Float, Int, ScalarLike, State
 from ..cells import AbstractCellModel
 from ..solve import RESULTS, AbstractReaction, AutoReaction
@@ -226,7 +226,7 @@ def _pace_impl(
 
     t = jnp.arange(n_steps // every + 1).astype(dtype) * (every * dt)
     beat_starts = (prepace + jnp.arange(n_beats)).astype(dtype) * bcl
-    result = outcome(not_finite(v, ends, y_final), amplitude, duration, dt)
+    result = outcome(not_finite(v, ends, y_final), (amplitude,), duration, dt)
     out = PacingResult(
         t=t,
         beat_starts=beat_starts,
@@ -243,12 +243,6 @@ def _pace_impl(
 # Traces are counted by equinox: tests check that new values do not retrace.
 _pace_counted = eqx.debug.assert_max_traces(_pace_impl, max_traces=None)
 _pace = eqx.filter_jit(_pace_counted)
-
-
-def _flag(throw) -> bool:
-    if not isinstance(throw, bool):
-        raise TypeError(f"throw must be True or False, got {throw!r}.")
-    return throw
 
 
 def _check_count(value: int, name: str, minimum: int) -> int:
@@ -345,11 +339,11 @@ def pace(
         y = y.astype(jnp.result_type(float))
     amplitude = parameter(stimulus_amplitude).astype(y.dtype)
     duration = parameter(stimulus_duration).astype(y.dtype)
-    check_stimulus(amplitude, duration, float(dt), "pace")
+    check_stimulus({"stimulus_amplitude": amplitude}, duration, float(dt), "pace")
     return _pace(
         cell, y, amplitude, duration, AutoReaction() if scheme is None else scheme, float(bcl),
         float(dt), n_steps, every,
-        n_beats, prepace, bool(save_states), bool(save_dvdt), _flag(throw),
+        n_beats, prepace, bool(save_states), bool(save_dvdt), flag(throw, "throw"),
     )  # fmt: skip
 
 
@@ -394,7 +388,7 @@ def _steady_state_impl(
     inf = jnp.asarray(jnp.inf, y0.dtype)
     y, k, c = lax.while_loop(cond, body, (y0, jnp.zeros((), jnp.int32), inf))
     # A NaN change ends the loop (NaN > 1 is False) without converging.
-    result = outcome(not_finite(y) | jnp.isnan(c), amplitude, duration, dt)
+    result = outcome(not_finite(y) | jnp.isnan(c), (amplitude,), duration, dt)
     out = SteadyState(state=y, n_beats=k, converged=c <= 1.0, change=c, result=result)
     return raise_on_failure(out, result, "steady_state") if throw else out
 
@@ -451,9 +445,9 @@ def steady_state(
     y = initial_grid_state(cell, y0)
     amplitude = parameter(stimulus_amplitude).astype(y.dtype)
     duration = parameter(stimulus_duration).astype(y.dtype)
-    check_stimulus(amplitude, duration, float(dt), "steady_state")
+    check_stimulus({"stimulus_amplitude": amplitude}, duration, float(dt), "steady_state")
     return _steady_state(
         cell, y, amplitude, duration, AutoReaction() if scheme is None else scheme, float(bcl),
         float(dt), n_steps, max_beats,
-        float(rtol), float(atol), _flag(throw),
+        float(rtol), float(atol), flag(throw, "throw"),
     )  # fmt: skip

@@ -8,7 +8,7 @@ import jax.lax as lax
 import jax.numpy as jnp
 import numpy as np
 
-from .._convert import concrete, parameter
+from .._convert import concrete, flag, parameter
 from .._types import Array, ArrayLike, Float, ScalarLike
 from ..cells import AbstractCellModel
 from ..observe import apd
@@ -16,7 +16,7 @@ from ..solve import RESULTS, AbstractReaction, AutoReaction
 from ..solve._loop import advance
 from ..solve._reaction import unstack
 from ._failure import check_stimulus, not_finite, outcome, raise_on_failure
-from ._pacing import _flag, initial_grid_state, prepace_beats, steps_in
+from ._pacing import initial_grid_state, prepace_beats, steps_in
 
 
 class Restitution(eqx.Module):
@@ -88,8 +88,7 @@ def _restitution_impl(
     apd_s2 = jnp.moveaxis(apd_s2, 0, -1)
     apd_s1 = jnp.moveaxis(apd_s1, 0, -1)
     di = jnp.broadcast_to(intervals, apd_s1.shape) - apd_s1
-    stimuli = jnp.stack([jnp.max(jnp.abs(amplitude)), jnp.max(jnp.abs(s2_amplitude))])
-    result = outcome(bad.any() | not_finite(y_last), stimuli, duration, dt)
+    result = outcome(bad.any() | not_finite(y_last), (amplitude, s2_amplitude), duration, dt)
     out = Restitution(s2_intervals=intervals, apd=apd_s2, di=di, apd_s1=apd_s1, result=result)
     return raise_on_failure(out, result, "restitution") if throw else out
 
@@ -188,14 +187,11 @@ def restitution(
     s2 = amplitude if s2_amplitude is None else parameter(s2_amplitude).astype(y.dtype)
     duration = parameter(stimulus_duration).astype(y.dtype)
     check_stimulus(
-        jnp.stack([jnp.max(jnp.abs(amplitude)), jnp.max(jnp.abs(s2))]),
-        duration,
-        float(dt),
-        "restitution",
+        {"stimulus_amplitude": amplitude, "s2_amplitude": s2}, duration, float(dt), "restitution"
     )
     intervals = jnp.asarray(values, dtype=y.dtype)
     return _restitution(
         cell, y, intervals, amplitude, s2, duration, AutoReaction() if scheme is None else scheme,
         float(s1_bcl), float(dt),
-        n_s1_steps, int(n_s1), n_total, every, float(percent), _flag(throw),
+        n_s1_steps, int(n_s1), n_total, every, float(percent), flag(throw, "throw"),
     )  # fmt: skip

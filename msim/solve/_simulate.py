@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._convert import concrete, real
+from .._convert import concrete, flag, real
 from .._types import Array, ArrayLike
 from ..observe import first_crossing
 from ._diffusion import AbstractDiffusion, ExplicitDiffusion
@@ -223,6 +223,16 @@ _counted = eqx.debug.assert_max_traces(_core, max_traces=None)
 _run = eqx.filter_jit(_counted)
 
 
+def _finite_on_host(x) -> bool:
+    """False when ``x`` is host data (NumPy, lists) holding a NaN or an infinity. Device
+    arrays are not copied back to be checked (`run` passes every chunk's state in again): a
+    NaN there is the run's own result code, found inside the compiled run."""
+    if x is None or isinstance(x, jax.Array):
+        return True
+    value = concrete(x)
+    return value is None or bool(np.isfinite(value).all())
+
+
 def _scheme(value, kind: type, what: str, examples: str):
     """``value`` checked to be an instance of ``kind`` (a class passed instead of an instance
     gets a message saying so)."""
@@ -320,10 +330,8 @@ def simulate(
     probes = tuple(grid.check_index(p, "probe") for p in save.probes)
     diffusion_plan = diffusion.plan(problem, dt, splitting.diffusion_fraction)
     y0 = problem.initial_state if initial_state is None else jnp.asarray(initial_state)
-    if initial_state is not None:
-        value = concrete(y0)
-        if value is not None and not np.isfinite(value).all():
-            raise ValueError("initial_state contains NaN or infinite values.")
+    if not _finite_on_host(initial_state):
+        raise ValueError("initial_state contains NaN or infinite values.")
     if y0.shape != problem.initial_state.shape:
         raise ValueError(
             f"initial_state has shape {y0.shape}; expected {problem.initial_state.shape} "
@@ -343,11 +351,9 @@ def simulate(
             raise ValueError(
                 f"activation_times has shape {t_act0.shape}; expected the grid's {grid.shape}."
             )
-    if not isinstance(throw, bool | np.bool_):
-        raise TypeError(f"throw must be True or False, got {throw!r}.")
+    throw = flag(throw, "throw")
     if ecg_weights is not None:
-        weights = concrete(ecg_weights)
-        if weights is not None and not np.isfinite(weights).all():
+        if not _finite_on_host(ecg_weights):
             raise ValueError("ecg_weights contains NaN or infinite values.")
         ecg_weights = jnp.asarray(ecg_weights, dtype)
         if ecg_weights.ndim != grid.ndim + 1 or ecg_weights.shape[1:] != grid.shape:
@@ -367,7 +373,7 @@ def simulate(
         probes=probes,
         threshold=threshold if save.activation else None,
         block=int(gradient.block(n_steps)),
-        throw=bool(throw),
+        throw=throw,
     )
     return _run(
         problem,

@@ -3,7 +3,7 @@ from collections.abc import Sequence
 import equinox as eqx
 import numpy as np
 
-from .._convert import real, sequence
+from .._convert import flag, real, sequence
 from .._types import Array
 from ._results import RESULTS
 
@@ -56,12 +56,7 @@ def _states(value) -> tuple[str, ...] | None:
 
 
 def _flag(name: str):
-    def convert(value) -> bool:
-        if not isinstance(value, bool | np.bool_):
-            raise TypeError(f"Save {name} must be True or False, got {value!r}.")
-        return bool(value)
-
-    return convert
+    return lambda value: flag(value, f"Save {name}")
 
 
 class Save(eqx.Module):

@@ -14,6 +14,25 @@ def _concrete(x) -> float:
     return float("nan") if value is None else float(value)
 
 
+def shorter_than_step(duration: Array | np.ndarray, dt: float) -> Array | np.ndarray | np.bool_:
+    """Whether a pulse of ``duration`` is shorter than the step ``dt`` (to rounding), elementwise:
+    a step is stimulated when its midpoint lies in a pulse, so such a pulse fires on one step
+    or none depending on where the midpoints fall. Works on traced values."""
+    return duration < dt * (1 - 1e-6)
+
+
+def check_pulse(duration, dt: float, what: str) -> None:
+    """A ValueError naming ``what`` when ``duration`` is known now and `shorter_than_step`."""
+    value = concrete(duration)
+    if value is not None and np.any(shorter_than_step(value, dt)):
+        raise ValueError(
+            f"{what} {float(np.min(value)):g} is shorter than dt = {dt:g}: a step is "
+            "stimulated when its midpoint lies in a pulse, so this pulse would fire on one "
+            "step or none. Use a duration of at least dt (a whole number of steps, to "
+            "stimulate exactly that many), or a smaller dt."
+        )
+
+
 class Stimulus(eqx.Module):
     """A rectangular current pulse, or a train of ``count`` pulses every ``period``.
 
@@ -79,16 +98,8 @@ class Stimulus(eqx.Module):
 
     def check_step(self, dt: float) -> None:
         """Raise a ValueError if a pulse is shorter than the time step ``dt`` (when the
-        duration is known now): such a pulse stimulates one step or none, depending on where
-        the step midpoints fall. Traced durations are checked at run time (`invalid`)."""
-        duration = _concrete(self.duration)
-        if duration < dt * (1 - 1e-6):
-            raise ValueError(
-                f"Stimulus duration {duration:g} is shorter than dt = {dt:g}: a step is "
-                "stimulated when its midpoint lies in a pulse, so this pulse would fire on one "
-                "step or none. Use a duration of at least dt (a whole number of steps, to "
-                "stimulate exactly that many), or a smaller dt."
-            )
+        duration is known now; traced durations are checked at run time, `invalid`)."""
+        check_pulse(self.duration, dt, "Stimulus duration")
 
     def invalid(self, dt: float) -> Array:
         """Whether the values given at run time are unusable with time step ``dt``: a NaN or
@@ -96,7 +107,7 @@ class Stimulus(eqx.Module):
         train) a duration longer than the period. A scalar boolean array."""
         ok = jnp.isfinite(self.start) & jnp.isfinite(self.duration)
         ok &= jnp.all(jnp.isfinite(self.amplitude))
-        ok &= self.duration >= dt * (1 - 1e-6)
+        ok &= ~shorter_than_step(self.duration, dt)
         if self.count > 1:
             ok &= jnp.isfinite(self.period) & (self.duration <= self.period)
         return ~ok
