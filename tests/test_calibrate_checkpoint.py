@@ -205,3 +205,18 @@ def test_a_damaged_checkpoint_is_a_clear_error(checkpoint, tmp_path):
         z.writestr("x.npy", b"")
     with pytest.raises(cal.CheckpointError):
         _fit(tmp_path / "other.npz")
+
+
+def test_digests_see_data_held_by_a_users_object():
+    class Holder:
+        def __init__(self, data):
+            self.data = data
+
+    a, b = Holder(np.arange(3.0)), Holder(np.arange(3.0) + 1)
+    assert digest(a) != digest(b)
+    assert digest(a) == digest(Holder(np.arange(3.0)))
+
+    def loss_reading(holder):
+        return lambda p: holder.data  # the same code, another object's data
+
+    assert digest(loss_reading(a)) != digest(loss_reading(b))

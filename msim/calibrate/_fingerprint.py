@@ -7,9 +7,10 @@ containers by their fields; functions by their code, the values they close over 
 they read (arrays, numbers, strings, modules of msim's kind and other functions, to a fixed
 depth; functions of msim, JAX, optax, equinox and NumPy by their names and the values they
 close over, not their code). Nothing depends on memory addresses or on Python's per-process
-hash seed, so the same script gives the same fingerprint in a new process. What cannot be
-described (an arbitrary object) contributes its type's name only: the fingerprint is a guard
-against the common mistakes (new data, another start, an edited loss, other optimiser
+hash seed, so the same script gives the same fingerprint in a new process. Objects with
+``__array__`` (pandas, xarray) count by their values, other objects by their attributes
+(``vars``); one with neither (slots, a C type) contributes its type's name only: the fingerprint
+is a guard against the common mistakes (new data, another start, an edited loss, other optimiser
 settings), not a proof of identity.
 """
 
@@ -112,6 +113,12 @@ class _Describer:
         elif hasattr(obj, "array") and isinstance(getattr(obj, "array", None), np.ndarray):
             self.token("holder", type(obj).__qualname__)  # e.g. a grid's static mask
             self.add(obj.array, d)
+        elif hasattr(obj, "__array__") and _as_array(obj) is not None:
+            self.token("array-like", type(obj).__qualname__)  # pandas, xarray, ...
+            self.add(_as_array(obj), d)
+        elif hasattr(obj, "__dict__"):  # a user's object: by its attributes
+            self.token("object", type(obj).__module__, type(obj).__qualname__)
+            self.add(dict(vars(obj)), d)
         else:
             self.token("object", type(obj).__module__, type(obj).__qualname__)
 
@@ -141,6 +148,14 @@ class _Describer:
                 self.code(const, depth + 1)
             else:
                 self.add(const, depth + 1)
+
+
+def _as_array(obj) -> np.ndarray | None:
+    try:
+        x = np.asarray(obj)
+    except Exception:  # an __array__ that refuses: described otherwise
+        return None
+    return None if x.dtype.hasobject else x
 
 
 def _global_names(code: types.CodeType) -> list[str]:
