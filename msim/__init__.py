@@ -8,6 +8,7 @@ structured grids (`msim.tissue`), with stimulus protocols (`msim.stimulus`), sol
 from . import (
     calibrate as calibrate,
     cells as cells,
+    ensemble as ensemble,
     observe as observe,
     protocols as protocols,
     solve as solve,

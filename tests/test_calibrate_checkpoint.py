@@ -15,7 +15,7 @@ import pytest
 
 import msim
 from msim import calibrate as cal
-from msim.calibrate._fingerprint import digest, leaf_digests
+from msim._fingerprint import digest, leaf_digests
 
 
 def _problem(k=8.0, amplitude=1.0):
@@ -92,7 +92,7 @@ def test_fingerprints_do_not_depend_on_the_process():
     script = textwrap.dedent(
         """
         import jax.numpy as jnp, optax, msim
-        from msim.calibrate._fingerprint import digest, leaf_digests
+        from msim._fingerprint import digest, leaf_digests
         data = jnp.arange(4.0)
         save = msim.Save(every=0.5, probes=[(1,)], states="u")
         def traces(p):

@@ -8,7 +8,7 @@ import pytest
 
 import msim
 from msim import calibrate as cal
-from msim.calibrate._parameters import parse_path
+from msim._paths import parse_path
 
 GRID = msim.Grid((4, 3), 0.5)
 STIM = msim.Stimulus(msim.regions.box((0.0, 0.0), (0.6, 1.5)), duration=1.0)

@@ -374,9 +374,7 @@ def test_traced_diffusivity_above_the_limit_is_a_runtime_error():
 
     results = jax.vmap(result)(jnp.asarray([1.0, 2.0, jnp.nan]))
     np.testing.assert_array_equal(results == msim.RESULTS.unstable, [False, True, False])
-    np.testing.assert_array_equal(
-        results == msim.RESULTS.invalid_diffusivity, [False, False, True]
-    )
+    np.testing.assert_array_equal(results == msim.RESULTS.invalid_diffusivity, [False, False, True])
 
 
 def test_activation_tracking_can_be_switched_off():

@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._paths import format_key as _format_key
 from .._types import Array
-from ._parameters import _format_key
 
 
 def _leaf_label(keys) -> str:

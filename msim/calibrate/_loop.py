@@ -15,10 +15,10 @@ import numpy as np
 import optax
 
 from .._atomic import atomic_write
+from .._fingerprint import digest, leaf_digests
 from .._progress import tqdm
 from .._types import Array
 from ..solve import AbstractGradient, AutoMode, ForwardMode, SimulationError
-from ._fingerprint import digest, leaf_digests
 from ._gradients import scalar_loss, value_and_grad
 from ._parameters import Selection
 
@@ -422,7 +422,7 @@ def calibrate(
             selected parameters and transforms, starts, gradient mode and optimiser, and the
             same fingerprint (digests of the problem's arrays and static structure, of the loss
             with the data and settings it reads, of the optimiser's settings and of the start
-            values; see `msim.calibrate._fingerprint`); otherwise, or if the file is damaged,
+            values; see `msim._fingerprint`); otherwise, or if the file is damaged,
             `CheckpointError` says what differs. With False an existing file is overwritten.
             ``max_iterations``, ``tol`` and ``patience`` may change on resume.
         gradient: `msim.AutoMode` (default), `msim.ForwardMode` or `msim.ReverseMode` (see

@@ -2,7 +2,6 @@
 priors and regularisers."""
 
 import abc
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,76 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._convert import concrete
+from .._paths import array_paths, parse_path, resolve as _resolve
 from .._types import Array, ArrayLike
-
-# --------------------------------------------------------------------------------------------
-# Paths
-
-
-_TOKEN = re.compile(
-    r"\.?([A-Za-z_]\w*)|\[\s*(-?\d+)\s*\]|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\s*\]"
-)
-
-
-def parse_path(path: str) -> tuple[str | int, ...]:
-    """Split a path such as ``"stimuli[0].amplitude"`` into ``("stimuli", 0, "amplitude")``.
-
-    Attribute names are separated by dots; ``[i]`` indexes a sequence and ``['key']`` a
-    mapping. Nothing is evaluated.
-    """
-    if not isinstance(path, str) or not path.strip():
-        raise ValueError(f"A parameter path must be a non-empty string, got {path!r}.")
-    keys: list[str | int] = []
-    pos, text = 0, path.strip()
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if m is None or (m.group(1) is not None and keys and text[pos] != "."):
-            raise ValueError(
-                f"Cannot read the parameter path {path!r} at position {pos}: write attribute "
-                "names separated by dots and indices in brackets, e.g. 'cell.k', "
-                "'stimuli[0].amplitude'."
-            )
-        if m.group(1) is not None:
-            keys.append(m.group(1))
-        elif m.group(2) is not None:
-            keys.append(int(m.group(2)))
-        else:
-            keys.append(m.group(3) if m.group(3) is not None else m.group(4))
-        pos = m.end()
-    return tuple(keys)
-
-
-def _format_key(key) -> str:
-    if isinstance(key, jax.tree_util.GetAttrKey):
-        return f".{key.name}"
-    if isinstance(key, jax.tree_util.SequenceKey):
-        return f"[{key.idx}]"
-    if isinstance(key, jax.tree_util.DictKey):
-        return f"[{key.key!r}]"
-    return str(key)
-
-
-def array_paths(tree) -> tuple[str, ...]:
-    """The paths of the floating-point array leaves of ``tree``, in the form `Selection` reads
-    (e.g. ``"cell.k"``, ``"stimuli[0].amplitude"``)."""
-    paths = []
-    for keys, leaf in jax.tree_util.tree_leaves_with_path(tree):
-        if eqx.is_inexact_array(leaf):
-            paths.append("".join(_format_key(k) for k in keys).lstrip("."))
-    return tuple(paths)
-
-
-def _resolve(tree, keys: tuple[str | int, ...]):
-    node = tree
-    for key in keys:
-        if isinstance(key, int) or isinstance(node, dict):
-            node = node[key]
-        else:
-            if key.startswith("__"):
-                raise AttributeError(key)
-            node = getattr(node, key)
-    return node
-
 
 # --------------------------------------------------------------------------------------------
 # Transforms

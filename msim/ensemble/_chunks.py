@@ -1,0 +1,320 @@
+"""Running a per-member function over many members: one compiled program per chunk size,
+chunks sized to a memory budget, written to disk as they finish, resumed after a kill, and
+split over the devices of a mesh (on one host or several) by JAX's own sharding."""
+
+import io
+import json
+import pathlib
+import time
+import zipfile
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from .._atomic import atomic_write
+from .._progress import tqdm
+
+FORMAT = "msim.ensemble.store"
+VERSION = 1
+AXIS = "members"  # the mesh axis that members are split over
+_CPU_BUDGET = 2 * 2**30  # bytes: the default memory budget of a CPU run
+
+
+class StoreError(ValueError):
+    """An ensemble's folder holds another run, or a damaged chunk: nothing was overwritten."""
+
+
+# --------------------------------------------------------------------------------------------
+# Devices
+
+
+def member_mesh(devices) -> Mesh | None:
+    """A one-axis mesh (axis ``"members"``) over ``devices``: None (one device, no mesh), an
+    int (the first that many devices), a sequence of devices, ``"all"`` (every device of every
+    process, after `jax.distributed.initialize` on several hosts) or a `Mesh` with a
+    ``"members"`` axis."""
+    if devices is None:
+        return None
+    if isinstance(devices, Mesh):
+        if AXIS not in devices.axis_names:
+            raise ValueError(
+                f"The mesh has axes {devices.axis_names}; an ensemble splits members over an "
+                f"axis named {AXIS!r}."
+            )
+        return devices
+    every = jax.devices()
+    if isinstance(devices, str):
+        if devices != "all":
+            raise ValueError(f"devices must be 'all', a count or a list, got {devices!r}.")
+        chosen = every
+    elif isinstance(devices, int) and not isinstance(devices, bool):
+        if not 1 <= devices <= len(every):
+            raise ValueError(
+                f"devices = {devices}, but there are {len(every)} devices "
+                f"({every[0].platform}). On the CPU, set XLA_FLAGS="
+                "--xla_force_host_platform_device_count=N before importing JAX for N devices."
+            )
+        chosen = every[:devices]
+    else:
+        chosen = list(devices)
+    return Mesh(np.array(chosen), (AXIS,))
+
+
+def default_budget() -> int:
+    """Half the memory of the first device where JAX can tell it (GPUs), else 2 GiB."""
+    stats = jax.devices()[0].memory_stats() or {}
+    limit = stats.get("bytes_limit")
+    return int(limit) // 2 if limit else _CPU_BUDGET
+
+
+# --------------------------------------------------------------------------------------------
+# The store: a folder with a manifest and one file per finished chunk
+
+
+def _chunk_name(i: int) -> str:
+    return f"chunk_{i:06d}.npz"
+
+
+class Store:
+    """A folder holding the chunks of one ensemble run, and the manifest that says which run."""
+
+    def __init__(self, folder, fingerprint: str, description: dict, restart: bool):
+        self.folder = pathlib.Path(folder)
+        self.fingerprint = fingerprint
+        self.manifest_path = self.folder / "manifest.json"
+        self.main = jax.process_index() == 0
+        if self.main:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        self.previous = None
+        if self.manifest_path.exists() and not restart:
+            try:
+                manifest = json.loads(self.manifest_path.read_text())
+                assert manifest["format"] == FORMAT
+            except (ValueError, KeyError, AssertionError, TypeError):
+                raise StoreError(
+                    f"{self.manifest_path} is not an msim ensemble manifest (damaged, or another "
+                    "program's): choose another folder, or pass restart=True to overwrite it."
+                ) from None
+            if manifest.get("version") != VERSION:
+                raise StoreError(
+                    f"{self.manifest_path} has format version {manifest.get('version')}; this "
+                    f"msim reads version {VERSION}. Use restart=True to start afresh."
+                )
+            if manifest.get("fingerprint") != fingerprint:
+                raise StoreError(
+                    f"{self.folder} holds chunks of a different ensemble (another problem, "
+                    "design, schedule or output set): resuming would mix two runs. Choose another "
+                    "folder, or pass restart=True (msim ensemble --restart) to discard them."
+                )
+            self.previous = manifest
+        elif self.main:
+            for old in self.folder.glob("chunk_*.npz"):
+                old.unlink()
+        self.description = description
+
+    @property
+    def chunk_size(self) -> int | None:
+        return None if self.previous is None else int(self.previous["chunk_size"])
+
+    def begin(self, chunk_size: int, n_chunks: int) -> None:
+        manifest = {
+            "format": FORMAT,
+            "version": VERSION,
+            "fingerprint": self.fingerprint,
+            "chunk_size": chunk_size,
+            "n_chunks": n_chunks,
+            **self.description,
+        }
+        if self.main:
+            with atomic_write(self.manifest_path) as f:
+                f.write(json.dumps(manifest, indent=1, default=_plain).encode())
+
+    def load(self, i: int, expected: dict[str, jax.ShapeDtypeStruct]) -> dict | None:
+        path = self.folder / _chunk_name(i)
+        if not path.exists():
+            return None
+        try:
+            with zipfile.ZipFile(path) as z:  # reads every entry whole: the CRCs are checked
+                data = {n.removesuffix(".npy"): z.read(n) for n in z.namelist()}
+            out = {k: np.load(io.BytesIO(v), allow_pickle=False) for k, v in data.items()}
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+            raise StoreError(
+                f"The chunk file {path} is damaged ({e}). Delete it and run again to recompute "
+                "that chunk."
+            ) from None
+        if set(out) != set(expected) or any(
+            out[k].shape != tuple(s.shape) or out[k].dtype != s.dtype for k, s in expected.items()
+        ):
+            raise StoreError(
+                f"The chunk file {path} does not hold what this run computes (other arrays, "
+                "shapes or dtypes). Delete it and run again to recompute that chunk."
+            )
+        return out
+
+    def save(self, i: int, outputs: dict[str, np.ndarray]) -> None:
+        if self.main:
+            with atomic_write(self.folder / _chunk_name(i)) as f:
+                np.savez(f, **outputs)  # pyright: ignore[reportArgumentType]
+
+
+def _plain(x: Any):
+    if isinstance(x, np.generic | np.ndarray):
+        return x.tolist()
+    return str(x)
+
+
+# --------------------------------------------------------------------------------------------
+# Running
+
+
+def _batched(fn: Callable, mesh: Mesh | None, strategy: str) -> Callable:
+    vf = jax.vmap(fn)
+    if mesh is None:
+        return jax.jit(vf)
+    spec = NamedSharding(mesh, P(AXIS))
+    if strategy == "shard_map":
+        return jax.jit(jax.shard_map(vf, mesh=mesh, in_specs=P(AXIS), out_specs=P(AXIS)))
+    if strategy == "jit":
+        return jax.jit(vf, in_shardings=spec, out_shardings=spec)
+    raise ValueError(f"strategy must be 'shard_map' or 'jit', got {strategy!r}.")
+
+
+def _spec(inputs: dict[str, np.ndarray], size: int) -> dict[str, jax.ShapeDtypeStruct]:
+    return {k: jax.ShapeDtypeStruct((size, *v.shape[1:]), v.dtype) for k, v in inputs.items()}
+
+
+def _bytes(compiled) -> int | None:
+    try:
+        m = compiled.memory_analysis()
+    except Exception:
+        return None
+    if m is None:
+        return None
+    return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes)
+
+
+def chunk_size_for(
+    batched: Callable, inputs: dict[str, np.ndarray], n: int, budget: int, multiple: int
+) -> tuple[int, int | None]:
+    """The largest chunk (a multiple of ``multiple``, at most ``n`` rounded up) whose compiled
+    program needs at most ``budget`` bytes by XLA's memory analysis (arguments, outputs and
+    temporaries): measured at one member per device, scaled, then checked by compiling the
+    chosen size (halved until it fits). Returns the size and its measured bytes."""
+    per = _bytes(batched.lower(_spec(inputs, multiple)).compile())
+    if per is None:  # no analysis on this backend: a stated rule, the whole run in one chunk
+        return min(n, 1024) // multiple * multiple or multiple, None
+    if per > budget:
+        raise ValueError(
+            f"The memory budget ({budget / 2**20:.1f} MiB) is too small for one member per "
+            f"device, which needs {per / 2**20:.1f} MiB (XLA's memory analysis). Raise "
+            "memory_budget, or save less per member (fewer frames, probes or fields)."
+        )
+    top = -(-n // multiple) * multiple
+    size = min(top, max(multiple, budget // per * multiple))
+    while True:
+        used = _bytes(batched.lower(_spec(inputs, size)).compile())
+        if used is None or used <= budget or size == multiple:
+            return size, used
+        size = max(multiple, int(size * budget / used * 0.9) // multiple * multiple)
+
+
+def _to_host(tree) -> dict[str, np.ndarray]:
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        tree = multihost_utils.process_allgather(tree, tiled=True)
+    return {k: np.asarray(v) for k, v in tree.items()}
+
+
+def _place(chunk: dict[str, np.ndarray], mesh: Mesh | None):
+    if mesh is None:
+        return chunk
+    sharding = NamedSharding(mesh, P(AXIS))
+    # Every process holds the whole design on the host and hands JAX the slices its own
+    # devices hold: the same call on one host or several.
+    return {
+        k: jax.make_array_from_callback(v.shape, sharding, lambda index, v=v: v[index])
+        for k, v in chunk.items()
+    }
+
+
+def run_chunks(
+    fn: Callable[[dict[str, jax.Array]], dict[str, jax.Array]],
+    inputs: dict[str, np.ndarray],
+    n: int,
+    *,
+    chunk_size: int | None,
+    memory_budget: int | None,
+    store: Store | None,
+    progress: bool,
+    devices=None,
+    strategy: str = "shard_map",
+    desc: str = "members",
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """``fn`` (one member's inputs to its outputs) over ``n`` members, chunk by chunk.
+
+    Returns the outputs stacked over members, as NumPy arrays, and a record of how the run was
+    done (chunk size, chunk count, bytes per chunk, seconds, chunks resumed from disk).
+    """
+    mesh = member_mesh(devices)
+    multiple = 1 if mesh is None else mesh.devices.size
+    batched = _batched(fn, mesh, strategy)
+    start = time.perf_counter()
+    used = None
+    if store is not None and store.chunk_size is not None:
+        size = store.chunk_size  # a resumed run keeps its chunks
+    elif chunk_size is not None:
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}.")
+        size = -(-min(chunk_size, n) // multiple) * multiple
+    else:
+        budget = default_budget() if memory_budget is None else memory_budget
+        if isinstance(budget, bool) or not isinstance(budget, int | float) or not budget > 0:
+            raise ValueError(f"memory_budget must be a positive number of bytes, got {budget!r}.")
+        size, used = chunk_size_for(batched, inputs, n, int(budget), multiple)
+    n_chunks = -(-n // size)
+    expected = jax.eval_shape(batched, _spec(inputs, size))
+    expected = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in expected.items()}
+    if store is not None:
+        store.begin(size, n_chunks)
+    parts, resumed = [], 0
+    bar = tqdm(total=n, desc=desc, unit="member", disable=not progress)
+    try:
+        for i in range(n_chunks):
+            lo, hi = i * size, min(n, (i + 1) * size)
+            out = None if store is None else store.load(i, expected)
+            if out is None:
+                chunk = {}
+                for k, v in inputs.items():
+                    part = v[lo:hi]
+                    if hi - lo < size:  # pad the last chunk (one program for every chunk)
+                        pad = np.repeat(part[-1:], size - (hi - lo), axis=0)
+                        part = np.concatenate([part, pad])
+                    chunk[k] = part
+                out = _to_host(batched(_place(chunk, mesh)))
+                if store is not None:
+                    store.save(i, out)
+            else:
+                resumed += 1
+            parts.append({k: v[: hi - lo] for k, v in out.items()})
+            bar.update(hi - lo)
+    finally:
+        bar.close()
+    stacked = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    record = {
+        "chunk_size": size,
+        "n_chunks": n_chunks,
+        "chunk_bytes": used,
+        "resumed_chunks": resumed,
+        "devices": multiple,
+        "seconds": time.perf_counter() - start,
+    }
+    return stacked, record
+
+
+def as_numpy_dtype(x) -> np.dtype:
+    return np.dtype(jnp.dtype(x))
