@@ -29,8 +29,8 @@ class Range:
     """
 
     path: str
-    lo: float
-    hi: float
+    lo: float | int
+    hi: float | int
     log: bool = False
 
     def __post_init__(self):

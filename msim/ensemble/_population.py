@@ -87,18 +87,18 @@ def _one_beat(cell, scheme, y, t_start, n_steps, every, dt, amplitude, duration,
 def population(
     cell: AbstractCellModel,
     members: Design | Mapping[str, Any],
-    bcl: float,
-    dt: float,
+    bcl: float | int,
+    dt: float | int,
     *,
-    stimulus_amplitude: float,
-    stimulus_duration: float = 1.0,
+    stimulus_amplitude: float | int,
+    stimulus_duration: float | int = 1.0,
     prepace: int = 50,
     percents: Sequence[float] = (30.0, 50.0, 90.0),
     calcium: str | bool | None = "auto",
-    sample_every: float | None = None,
+    sample_every: float | int | None = None,
     scheme=None,
     chunk_size: int | None = None,
-    memory_budget: float | None = None,
+    memory_budget: float | int | None = None,
     folder: str | os.PathLike | None = None,
     restart: bool = False,
     progress: bool = True,
@@ -211,7 +211,10 @@ def population(
             }
         result = outcome(not_finite(v, y_end), (amplitude,), duration, dt)
         nan = jnp.asarray(jnp.nan, dtype)
-        out = {k: jnp.where(result == RESULTS.successful, x, nan) if k != "drift" else x for k, x in out.items()}
+        out = {
+            k: jnp.where(result == RESULTS.successful, x, nan) if k != "drift" else x
+            for k, x in out.items()
+        }
         out["result"] = _code(result)
         return out
 
