@@ -177,7 +177,7 @@ def test_a_store_of_another_run_or_damaged_is_refused(tmp_path):
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(StoreError, match="damaged|does not hold"):
+    with pytest.raises(StoreError, match=r"damaged|does not hold"):
         _run(_design(4), chunk_size=2, folder=tmp_path)
     res = _run(_design(4, seed=1), chunk_size=2, folder=tmp_path, restart=True)
     assert res.info["resumed_chunks"] == 0 and res.successful.all()
@@ -194,7 +194,7 @@ def test_results_save_and_load(tmp_path):
     data = bytearray(path.read_bytes())
     data[200] ^= 0xFF
     (tmp_path / "bad.npz").write_bytes(bytes(data))
-    with pytest.raises(ValueError, match="not a readable|not an msim"):
+    with pytest.raises(ValueError, match=r"not a readable|not an msim"):
         msim.ensemble.load(tmp_path / "bad.npz")
 
 
