@@ -32,4 +32,5 @@ from ._design import (
     sample as sample,
 )
 from ._population import population as population, select as select
+from ._sharding import shard_grid as shard_grid, shard_members as shard_members
 from ._simulate import EnsembleResult as EnsembleResult, load as load, simulate as simulate
