@@ -1,11 +1,12 @@
 """The ``msim`` command: ``msim run`` (the main job: a spiral wave), ``msim calibrate CONFIG``
-(fit parameters of a problem to data) and ``msim models`` (the built-in cell models).
+(fit parameters of a problem to data), ``msim ensemble CONFIG`` (one problem or cell model
+over many sampled parameter sets) and ``msim models`` (the built-in cell models).
 ``msim COMMAND --help`` explains each."""
 
 import sys
 from collections.abc import Sequence
 
-from . import _calibrate, _run
+from . import _calibrate, _ensemble, _run
 from ._common import _Parser
 
 
@@ -16,6 +17,7 @@ def _parser() -> _Parser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _run.add_parser(sub)
     _calibrate.add_parser(sub)
+    _ensemble.add_parser(sub)
     models = sub.add_parser(
         "models",
         help="list the built-in cell models",

@@ -1,5 +1,5 @@
 """Files: result files (`save_solution`, `load_solution`), calibration configurations
-(`load_config`) and atomic writes."""
+(`load_config`), ensemble configurations (`load_ensemble_config`) and atomic writes."""
 
 from .._atomic import atomic_write as atomic_write
 from ._config import (
@@ -8,5 +8,10 @@ from ._config import (
     build_problem as build_problem,
     load_config as load_config,
     load_data as load_data,
+)
+from ._ensemble_config import (
+    EnsembleConfig as EnsembleConfig,
+    build_ensemble as build_ensemble,
+    load_ensemble_config as load_ensemble_config,
 )
 from ._results import load_solution as load_solution, save_solution as save_solution
