@@ -10,6 +10,7 @@ import zipfile
 from collections.abc import Callable
 from typing import Any
 
+import equinox as eqx
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
@@ -186,13 +187,38 @@ def batched(fn: Callable, mesh: Mesh | None, strategy: str) -> Callable:
     raise ValueError(f"strategy must be 'shard_map' or 'jit', got {strategy!r}.")
 
 
-def _spec(inputs: dict[str, np.ndarray], size: int) -> dict[str, jax.ShapeDtypeStruct]:
-    return {k: jax.ShapeDtypeStruct((size, *v.shape[1:]), v.dtype) for k, v in inputs.items()}
+@eqx.filter_jit
+def _program(fn: Callable, args, chunk: dict, mesh: Mesh | None, strategy: str):
+    """``fn(args, member)`` over the chunk's members: one compiled program per function, static
+    settings and chunk shape, cached across calls (new values never recompile)."""
+    dynamic, static = eqx.partition(args, eqx.is_array)
+
+    def body(dynamic, chunk):
+        a = eqx.combine(dynamic, static)
+        return jax.vmap(lambda member: fn(a, member))(chunk)
+
+    if mesh is None:
+        return body(dynamic, chunk)
+    if strategy == "shard_map":
+        # Members are independent: nothing is replicated across devices for shard_map's
+        # replication (vma) checks to prove, and msim's scans start from constants they
+        # would have to mark as varying.
+        mapped = jax.shard_map(
+            body, mesh=mesh, in_specs=(P(), P(AXIS)), out_specs=P(AXIS), check_vma=False
+        )
+        return mapped(dynamic, chunk)
+    spec = NamedSharding(mesh, P(AXIS))
+    chunk = jax.lax.with_sharding_constraint(chunk, spec)
+    return jax.lax.with_sharding_constraint(body(dynamic, chunk), spec)
+
+
+def _zeros(inputs: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
+    return {k: np.zeros((size, *v.shape[1:]), v.dtype) for k, v in inputs.items()}
 
 
 def _bytes(compiled) -> int | None:
     try:
-        m = compiled.memory_analysis()
+        m = compiled.compiled.memory_analysis()
     except Exception:
         return None
     if m is None:
@@ -201,27 +227,30 @@ def _bytes(compiled) -> int | None:
 
 
 def chunk_size_for(
-    program: Callable, inputs: dict[str, np.ndarray], n: int, budget: int, multiple: int
-) -> tuple[int, int | None]:
+    compile_at: Callable[[int], Any], n: int, budget: int, multiple: int
+) -> tuple[int, int | None, Any]:
     """The largest chunk (a multiple of ``multiple``, at most ``n`` rounded up) whose compiled
     program needs at most ``budget`` bytes by XLA's memory analysis (arguments, outputs and
     temporaries): measured at one member per device, scaled, then checked by compiling the
-    chosen size (halved until it fits). Returns the size and its measured bytes."""
-    per = _bytes(program.lower(_spec(inputs, multiple)).compile())
-    if per is None:  # no analysis on this backend: a stated rule, the whole run in one chunk
-        return min(n, 1024) // multiple * multiple or multiple, None
+    chosen size (shrunk until it fits). Returns the size, its bytes and its compiled program."""
+    small = compile_at(multiple)
+    per = _bytes(small)
+    if per is None:  # no analysis on this backend: a stated rule, at most 1024 members
+        size = min(-(-n // multiple) * multiple, max(multiple, 1024 // multiple * multiple))
+        return size, None, small if size == multiple else compile_at(size)
     if per > budget:
         raise ValueError(
-            f"The memory budget ({budget / 2**20:.1f} MiB) is too small for one member per "
-            f"device, which needs {per / 2**20:.1f} MiB (XLA's memory analysis). Raise "
+            f"The memory budget ({budget / 2**20:.3g} MiB) is too small for one member per "
+            f"device, which needs {per / 2**20:.3g} MiB (XLA's memory analysis). Raise "
             "memory_budget, or save less per member (fewer frames, probes or fields)."
         )
     top = -(-n // multiple) * multiple
     size = min(top, max(multiple, budget // per * multiple))
     while True:
-        used = _bytes(program.lower(_spec(inputs, size)).compile())
+        compiled = small if size == multiple else compile_at(size)
+        used = _bytes(compiled)
         if used is None or used <= budget or size == multiple:
-            return size, used
+            return size, used, compiled
         size = max(multiple, int(size * budget / used * 0.9) // multiple * multiple)
 
 
@@ -233,20 +262,24 @@ def _to_host(tree) -> dict[str, np.ndarray]:
     return {k: np.asarray(v) for k, v in tree.items()}
 
 
+def _put(x, sharding: NamedSharding) -> jax.Array:
+    """Host values placed by ``sharding``: every process hands JAX the slices its own devices
+    hold, so the same call works on one host or several (where `jax.device_put` cannot reach
+    the other processes' devices)."""
+    value = np.asarray(x)
+    return jax.make_array_from_callback(value.shape, sharding, lambda index: value[index])
+
+
 def _place(chunk: dict[str, np.ndarray], mesh: Mesh | None):
     if mesh is None:
         return chunk
     sharding = NamedSharding(mesh, P(AXIS))
-    # Every process holds the whole design on the host and hands JAX the slices its own
-    # devices hold: the same call on one host or several.
-    return {
-        k: jax.make_array_from_callback(v.shape, sharding, lambda index, v=v: v[index])
-        for k, v in chunk.items()
-    }
+    return {k: _put(v, sharding) for k, v in chunk.items()}
 
 
 def run_chunks(
-    fn: Callable[[dict[str, jax.Array]], dict[str, jax.Array]],
+    fn: Callable[[Any, dict[str, jax.Array]], dict[str, jax.Array]],
+    args: Any,
     inputs: dict[str, np.ndarray],
     n: int,
     *,
@@ -258,16 +291,28 @@ def run_chunks(
     strategy: str = "shard_map",
     desc: str = "members",
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """``fn`` (one member's inputs to its outputs) over ``n`` members, chunk by chunk.
+    """``fn(args, member)`` (one member's inputs to its outputs; a module-level function, so
+    that its compiled program is reused across calls) over ``n`` members, chunk by chunk.
 
     Returns the outputs stacked over members, as NumPy arrays, and a record of how the run was
     done (chunk size, chunk count, bytes per chunk, seconds, chunks resumed from disk).
     """
+    if strategy not in ("shard_map", "jit"):
+        raise ValueError(f"strategy must be 'shard_map' or 'jit', got {strategy!r}.")
     mesh = member_mesh(devices)
     multiple = 1 if mesh is None else mesh.devices.size
-    batched_fn = batched(fn, mesh, strategy)
+    if mesh is not None:  # replicated on every device (of every process)
+        args = jax.tree.map(
+            lambda x: _put(x, NamedSharding(mesh, P())) if eqx.is_array(x) else x, args
+        )
+
+    def compile_at(size: int):
+        return _program.lower(
+            fn, args, _place(_zeros(inputs, size), mesh), mesh, strategy
+        ).compile()
+
     start = time.perf_counter()
-    used = None
+    used = compiled = None
     if store is not None and store.chunk_size is not None:
         size = store.chunk_size  # a resumed run keeps its chunks
     elif chunk_size is not None:
@@ -278,10 +323,19 @@ def run_chunks(
         budget = default_budget() if memory_budget is None else memory_budget
         if isinstance(budget, bool) or not isinstance(budget, int | float) or not budget > 0:
             raise ValueError(f"memory_budget must be a positive number of bytes, got {budget!r}.")
-        size, used = chunk_size_for(batched_fn, inputs, n, int(budget), multiple)
+        size, used, compiled = chunk_size_for(compile_at, n, int(budget), multiple)
     n_chunks = -(-n // size)
-    expected = jax.eval_shape(batched_fn, _spec(inputs, size))
-    expected = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in expected.items()}
+    if compiled is None:
+
+        def program(chunk):
+            return _program(fn, args, chunk, mesh, strategy)
+    else:
+
+        def program(chunk):
+            return compiled(fn, args, chunk, mesh, strategy)
+
+    shapes = jax.eval_shape(lambda c: _program(fn, args, c, mesh, strategy), _zeros(inputs, size))
+    expected = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in shapes.items()}
     if store is not None:
         store.begin(size, n_chunks)
     parts, resumed = [], 0
@@ -298,7 +352,7 @@ def run_chunks(
                         pad = np.repeat(part[-1:], size - (hi - lo), axis=0)
                         part = np.concatenate([part, pad])
                     chunk[k] = part
-                out = _to_host(batched_fn(_place(chunk, mesh)))
+                out = _to_host(program(_place(chunk, mesh)))
                 if store is not None:
                     store.save(i, out)
             else:

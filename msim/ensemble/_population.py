@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import equinox as eqx
 import jax.lax as lax
 import jax.numpy as jnp
 import numpy as np
@@ -84,6 +85,61 @@ def _one_beat(cell, scheme, y, t_start, n_steps, every, dt, amplitude, duration,
     return stack(states), v, c, top
 
 
+class _Static(eqx.Module):
+    value: tuple = eqx.field(static=True)
+
+
+def _candidate(args, member: dict[str, Array]) -> dict[str, Array]:
+    """One candidate (inside the vmapped program): paced, then its recorded beat measured."""
+    cell, members_, scheme, amplitude, duration, ts, static = args
+    bcl, dt, n_steps, every, prepace, percents, ca, dtype = static.value
+    c = members_.apply(cell, member)
+    y = c.initial_state().astype(dtype)
+    if prepace > 1:
+        y = prepace_beats(c, scheme, y, prepace - 1, n_steps, dt, bcl, amplitude, duration)
+    before = y
+    if prepace > 0:
+        y = prepace_beats(
+            c, scheme, y, 1, n_steps, dt, bcl, amplitude, duration, first_beat=prepace - 1
+        )
+    # Relative to each state's size, floored at 1e-6 of its unit (TP06's Cai rests near 1e-4
+    # mM): a state resting at 0 (a dimensionless recovery variable) is not divided by ~0.
+    drift = jnp.max(jnp.abs(y - before) / jnp.maximum(jnp.abs(before), 1e-6))
+    dv_beat = jnp.abs(y[cell.voltage_index] - before[cell.voltage_index])
+    t_start = jnp.asarray(prepace * bcl, dtype)
+    y_end, v, cai, top = _one_beat(
+        c, scheme, y, t_start, n_steps, every, dt, amplitude, duration, ca
+    )
+    t = jnp.asarray(ts, dtype)
+    peak = jnp.argmax(v)
+    out = {
+        "v_rest": v[0],
+        "v_min": jnp.min(jnp.where(jnp.arange(v.shape[0]) <= peak, v, jnp.inf)),
+        "v_peak": v[peak],
+        "dvdt_max": top,
+        "drift": drift,
+        "dv_beat": dv_beat,
+    }
+    for p in percents:
+        out[f"apd{p:g}"] = _apd(v, t, p, v_rest=v[0])
+    if cai is not None:
+        k = jnp.argmax(cai)
+        out |= {
+            "ca_diastolic": cai[0],
+            "ca_peak": cai[k],
+            "ca_amplitude": cai[k] - cai[0],
+            "ca_ttp": t[k],
+        }
+    result = outcome(not_finite(v, y_end), (amplitude,), duration, dt)
+    nan = jnp.asarray(jnp.nan, dtype)
+    out = {
+        k: jnp.where(result == RESULTS.successful, x, nan) if k not in ("drift", "dv_beat") else x
+        for k, x in out.items()
+    }
+    out["result"] = _code(result)
+    return out
+
+
 def population(
     cell: AbstractCellModel,
     members: Design | Mapping[str, Any],
@@ -120,8 +176,9 @@ def population(
     - with ``calcium``: ``ca_diastolic`` (first sample), ``ca_peak`` and ``ca_amplitude``
       (their difference), and ``ca_ttp`` (time to peak from the stimulus), in the model's
       units (mM for TP06);
+    - ``dv_beat``: the change of the voltage at the start of a beat over the last paced beat;
     - ``drift``: the largest relative change of any state over the last paced beat
-      (``|y_{k+1} - y_k| / (|y_k| + 1e-8)``), a check on how close to steady state.
+      (``|y_{k+1} - y_k| / max(|y_k|, 1e-6)``), a check on how close to steady state.
 
     Candidates run in compiled, vmapped chunks with the memory, resume and device options of
     `simulate`; each has its own result code (a candidate whose state blows up is ``nan``,
@@ -175,57 +232,17 @@ def population(
     check_stimulus({"stimulus_amplitude": amplitude}, duration, float(dt), "population")
     ts = np.arange(n_steps // every + 1) * (every * dt)
 
-    def one(member) -> dict[str, Array]:
-        c = members_.apply(cell, member)
-        y = c.initial_state().astype(dtype)
-        if prepace > 1:
-            y = prepace_beats(c, scheme, y, prepace - 1, n_steps, dt, bcl, amplitude, duration)
-        before = y
-        if prepace > 0:
-            y = prepace_beats(
-                c, scheme, y, 1, n_steps, dt, bcl, amplitude, duration, first_beat=prepace - 1
-            )
-        drift = jnp.max(jnp.abs(y - before) / (jnp.abs(before) + 1e-8))
-        t_start = jnp.asarray(prepace * bcl, dtype)
-        y_end, v, cai, top = _one_beat(
-            c, scheme, y, t_start, n_steps, every, dt, amplitude, duration, ca
-        )
-        t = jnp.asarray(ts, dtype)
-        peak = jnp.argmax(v)
-        out = {
-            "v_rest": v[0],
-            "v_min": jnp.min(jnp.where(jnp.arange(v.shape[0]) <= peak, v, jnp.inf)),
-            "v_peak": v[peak],
-            "dvdt_max": top,
-            "drift": drift,
-        }
-        for p in percents:
-            out[f"apd{p:g}"] = _apd(v, t, p, v_rest=v[0])
-        if cai is not None:
-            k = jnp.argmax(cai)
-            out |= {
-                "ca_diastolic": cai[0],
-                "ca_peak": cai[k],
-                "ca_amplitude": cai[k] - cai[0],
-                "ca_ttp": t[k],
-            }
-        result = outcome(not_finite(v, y_end), (amplitude,), duration, dt)
-        nan = jnp.asarray(jnp.nan, dtype)
-        out = {
-            k: jnp.where(result == RESULTS.successful, x, nan) if k != "drift" else x
-            for k, x in out.items()
-        }
-        out["result"] = _code(result)
-        return out
-
     store = None
     settings = (bcl, dt, float(stimulus_amplitude), float(stimulus_duration), prepace, percents,
                 ca, every, scheme)  # fmt: skip
     if folder is not None:
         fingerprint = digest(("population", cell, design.values, settings))
         store = Store(folder, fingerprint, {"design": design.describe()}, restart)
+    static = (float(bcl), float(dt), n_steps, every, prepace, percents, ca, np.dtype(dtype))
+    args = (cell, members_, scheme, amplitude, duration, ts, _Static(static))
     outputs, info = run_chunks(
-        one,
+        _candidate,
+        args,
         inputs,
         design.n,
         chunk_size=chunk_size,

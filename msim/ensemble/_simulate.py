@@ -181,6 +181,31 @@ def _fixed_diffusion(problem, members: Members, inputs, diffusion, dt, splitting
     return dataclasses.replace(diffusion, substeps=needed)
 
 
+def _member(args, member: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """One member's run (inside the vmapped program): the problem with its values put in."""
+    problem, members_, t_end, dt, save, options, fields, observables = args
+    p = members_.apply(problem, member)
+    sol = solve.simulate(p, t_end, dt, save, throw=False, **options)
+    out = {"result": _code(sol.result), "nan_time": sol.nan_time, "traces": sol.traces}
+    if sol.activation_times is not None:
+        out["activation_times"] = sol.activation_times
+    if sol.ecg is not None:
+        out["ecg"] = sol.ecg
+    if fields:
+        out["final_state"] = sol.final_state
+        if sol.snapshots is not None:
+            out["snapshots"] = sol.snapshots
+    if observables is not None:
+        extra = observables(sol, p)
+        if not isinstance(extra, Mapping):
+            raise TypeError("observables must return a dict {name: array}.")
+        clash = set(extra) & set(out)
+        if clash:
+            raise ValueError(f"observables may not use the names {sorted(clash)}.")
+        out.update({str(k): jnp.asarray(v) for k, v in extra.items()})
+    return out
+
+
 def simulate(
     problem: AbstractProblem,
     members: Design | Mapping[str, Any],
@@ -265,28 +290,6 @@ def simulate(
         problem, members_, inputs, options.get("diffusion", ExplicitDiffusion()), dt, splitting
     )
 
-    def one(member):
-        p = members_.apply(problem, member)
-        sol = solve.simulate(p, t_end, dt, save, throw=False, **options)
-        out = {"result": _code(sol.result), "nan_time": sol.nan_time, "traces": sol.traces}
-        if sol.activation_times is not None:
-            out["activation_times"] = sol.activation_times
-        if sol.ecg is not None:
-            out["ecg"] = sol.ecg
-        if fields:
-            out["final_state"] = sol.final_state
-            if sol.snapshots is not None:
-                out["snapshots"] = sol.snapshots
-        if observables is not None:
-            extra = observables(sol, p)
-            if not isinstance(extra, Mapping):
-                raise TypeError("observables must return a dict {name: array}.")
-            clash = set(extra) & set(out)
-            if clash:
-                raise ValueError(f"observables may not use the names {sorted(clash)}.")
-            out.update({str(k): jnp.asarray(v) for k, v in extra.items()})
-        return out
-
     settings = {
         "kind": "simulate",
         "t_end": t_end,
@@ -299,8 +302,10 @@ def simulate(
     if folder is not None:
         fingerprint = digest((problem, design.values, settings, observables))
         store = Store(folder, fingerprint, {"design": design.describe()}, restart)
+    args = (problem, members_, t_end, dt, save, options, fields, observables)
     outputs, info = run_chunks(
-        one,
+        _member,
+        args,
         inputs,
         design.n,
         chunk_size=chunk_size,
