@@ -18,8 +18,16 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _harness import DIFFUSIVITY, DT, cell_parameters, device_kind, emit, log, median_seconds
-from _harness import problem as make_problem
+from _harness import (
+    DIFFUSIVITY,
+    DT,
+    cell_parameters,
+    device_kind,
+    emit,
+    log,
+    median_seconds,
+    problem as make_problem,
+)
 
 import msim
 
@@ -74,7 +82,7 @@ def main() -> None:
     }
     seconds = median_seconds(cases, repeats=args.repeats, warmup=1)
     res = api(b)()
-    traces, t_act, _ = raw(ks_dev)
+    traces, _, _ = raw(ks_dev)
     diff = float(np.max(np.abs(res["traces"] - np.asarray(traces))))
     cells = b * m * m
     rates = {

@@ -21,3 +21,8 @@ def test_readme_quickstart_runs_as_written():
     assert abs(slope - -8.7) < 0.1, slope
     k = float(namespace["result"].best["cell.k"])
     assert abs(k / 8.0 - 1) < 0.01, k
+    sweep, cv = namespace["sweep"], namespace["cv"]
+    assert sweep.successful.all() and sweep.n == 64
+    # Faster conduction with larger diffusivity, members in the design's order.
+    d = sweep["conductivity.diffusivity"]
+    assert np.all(cv > 0) and np.corrcoef(np.log(d), np.log(cv))[0, 1] > 0.9
