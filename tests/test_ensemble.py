@@ -225,3 +225,27 @@ def test_bad_run_settings_are_refused():
         _run(_design(2), throw=True)
     with pytest.raises(ValueError, match="devices"):
         _run(_design(2), devices=64)
+    problem = _problem()
+    for t_end, save, message in (
+        (12.01, SAVE, "whole number of steps"),
+        (12.5, SAVE, "save intervals"),
+        (T_END, msim.Save(probes=[(40,)]), "probe"),
+        (T_END, msim.Save(states=("w",)), "w"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            msim.ensemble.simulate(problem, _design(2), t_end, DT, save, progress=False)
+
+
+def test_sub_steps_follow_the_members_diffusivities():
+    # dt = 0.05 on h = 1 (1D) is stable for D <= 10: members up to 40 need 4 sub-steps, and
+    # only cell parameters varying must not turn off the problem's own sub-stepping.
+    fast = msim.Monodomain(msim.cells.AlievPanfilov(), GRID, 30.0, stimulus=STIM)
+    res = msim.ensemble.simulate(
+        fast, {"cell.k": [7.0, 8.0]}, T_END, DT, SAVE, chunk_size=2, progress=False
+    )
+    assert res.successful.all()
+    assert res.info["substeps"] == 3
+    res = _run({"conductivity.diffusivity": [1.0, 40.0]}, chunk_size=2)
+    assert res.successful.all() and res.info["substeps"] == 4
+    single = msim.simulate(_problem(diffusivity=40.0), T_END, DT, SAVE)
+    np.testing.assert_allclose(res["traces"][1], single.traces, rtol=0, atol=1e-12)

@@ -158,12 +158,13 @@ def _design(members) -> Design:
 def _fixed_diffusion(problem, members: Members, inputs, diffusion, dt, splitting):
     """An explicit diffusion scheme with the sub-steps every member needs, found from the
     members' own diffusivities (one vmapped, compiled evaluation of each stencil's rate):
-    inside the vmapped run the values are traced and could not be read."""
+    inside the vmapped run the values are traced and could not be read. (One count for every
+    diffused state: the largest.)"""
     if not isinstance(diffusion, ExplicitDiffusion) or diffusion.substeps is not None:
         return diffusion
-    if not any(p for p in members.paths if not p.startswith("cell")):
-        return diffusion  # only cell parameters vary: the plan is the problem's own
 
+    # Always: inside the compiled program every array of the problem is traced (so that new
+    # values reuse it), even those no member varies.
     def rates(member):
         p = members.apply(problem, member)
         return jnp.stack([c.stencil(p.grid).max_rate() for _, c in p.diffused()] or [jnp.zeros(())])
@@ -285,6 +286,7 @@ def simulate(
     save = Save() if save is None else save
     if not isinstance(save, Save):
         raise TypeError(f"save must be msim.Save(...), got {type(save).__name__}.")
+    _check_schedule(problem, t_end, dt, save, options)
     splitting = options.get("splitting", solve.Godunov())
     options["diffusion"] = _fixed_diffusion(
         problem, members_, inputs, options.get("diffusion", ExplicitDiffusion()), dt, splitting
@@ -317,8 +319,35 @@ def simulate(
     )
     result = outputs.pop("result").astype(np.int32)
     sol0 = _frame_times(problem, t_end, dt, save, options)
-    info |= {"saved_states": list(sol0[1]), "probes": [list(p) for p in save.probes]}
+    info |= {
+        "kind": "simulate",
+        "t_end": t_end,
+        "dt": dt,
+        "saved_states": list(sol0[1]),
+        "probes": [list(p) for p in save.probes],
+        "substeps": getattr(options["diffusion"], "substeps", None),
+    }
     return EnsembleResult(design, outputs, result, sol0[0], info)
+
+
+def _check_schedule(problem, t_end, dt, save, options) -> None:
+    """The host checks of `msim.simulate` that do not need values (times, save intervals,
+    probes, state names), before anything compiles: a mistake is one short message."""
+    from ..solve._simulate import _whole_multiple, check_times
+
+    t_end, dt, t0 = check_times(t_end, dt, options.get("t0", 0.0))
+    n_steps = _whole_multiple(t_end - t0, dt, "t_end - t0")
+    if save.every is not None:
+        k = _whole_multiple(float(save.every), dt, "save.every")
+        if n_steps % k:
+            raise ValueError(
+                f"The run ({n_steps} steps) is not a whole number of save intervals ({k} steps "
+                f"of dt = {dt}); choose t_end - t0 a multiple of save.every = {save.every}."
+            )
+    for name in () if save.states is None else save.states:
+        problem.cell.state_index(name)
+    for probe in save.probes:
+        problem.grid.check_index(probe, "probe")
 
 
 def _frame_times(problem, t_end, dt, save, options):
