@@ -16,6 +16,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from .._atomic import atomic_write
+from .._fingerprint import digest
 from .._progress import tqdm
 
 FORMAT = "msim.ensemble.store"
@@ -133,6 +134,9 @@ class Store:
             with atomic_write(self.manifest_path) as f:
                 f.write(json.dumps(manifest, indent=1, default=_plain).encode())
 
+    def has_chunks(self) -> bool:
+        return any(self.folder.glob("chunk_*.npz"))
+
     def load(self, i: int, expected: dict[str, jax.ShapeDtypeStruct]) -> dict | None:
         path = self.folder / _chunk_name(i)
         if not path.exists():
@@ -187,18 +191,41 @@ def batched(fn: Callable, mesh: Mesh | None, strategy: str) -> Callable:
     raise ValueError(f"strategy must be 'shard_map' or 'jit', got {strategy!r}.")
 
 
-@eqx.filter_jit
-def _program(fn: Callable, args, chunk: dict, mesh: Mesh | None, strategy: str):
-    """``fn(args, member)`` over the chunk's members: one compiled program per function, static
-    settings and chunk shape, cached across calls (new values never recompile)."""
-    dynamic, static = eqx.partition(args, eqx.is_array)
+_CONSTANT_SIZE = 4096  # arrays up to this many entries are compiled in as constants
 
-    def body(dynamic, chunk):
-        a = eqx.combine(dynamic, static)
+
+class _Constants:
+    """The small arrays of a program's arguments (scalar parameters), compiled in as constants
+    and keyed by value: XLA then folds them into the fused step (measured on the CPU:
+    Aliev-Panfilov's five scalar parameters passed as arguments made a vmapped sheet 2x
+    slower). Big arrays (fields, states) stay arguments, so the program does not grow."""
+
+    def __init__(self, tree):
+        self.tree = tree
+        self.key = digest(tree)
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def __eq__(self, other):
+        return isinstance(other, _Constants) and other.key == self.key
+
+
+def _is_big(x) -> bool:
+    return eqx.is_array(x) and np.size(x) > _CONSTANT_SIZE
+
+
+@eqx.filter_jit
+def _program(fn: Callable, big, constants: _Constants, chunk: dict, mesh: Mesh | None, strategy):
+    """``fn(args, member)`` over the chunk's members: one compiled program per function, static
+    settings, small parameter values and chunk shape, cached across calls."""
+
+    def body(big, chunk):
+        a = eqx.combine(big, constants.tree)
         return jax.vmap(lambda member: fn(a, member))(chunk)
 
     if mesh is None:
-        return body(dynamic, chunk)
+        return body(big, chunk)
     if strategy == "shard_map":
         # Members are independent: nothing is replicated across devices for shard_map's
         # replication (vma) checks to prove, and msim's scans start from constants they
@@ -206,10 +233,10 @@ def _program(fn: Callable, args, chunk: dict, mesh: Mesh | None, strategy: str):
         mapped = jax.shard_map(
             body, mesh=mesh, in_specs=(P(), P(AXIS)), out_specs=P(AXIS), check_vma=False
         )
-        return mapped(dynamic, chunk)
+        return mapped(big, chunk)
     spec = NamedSharding(mesh, P(AXIS))
     chunk = jax.lax.with_sharding_constraint(chunk, spec)
-    return jax.lax.with_sharding_constraint(body(dynamic, chunk), spec)
+    return jax.lax.with_sharding_constraint(body(big, chunk), spec)
 
 
 def _zeros(inputs: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
@@ -302,14 +329,13 @@ def run_chunks(
     mesh = member_mesh(devices)
     multiple = 1 if mesh is None else mesh.devices.size
     if mesh is not None:  # replicated on every device (of every process)
-        args = jax.tree.map(
-            lambda x: _put(x, NamedSharding(mesh, P())) if eqx.is_array(x) else x, args
-        )
+        args = jax.tree.map(lambda x: _put(x, NamedSharding(mesh, P())) if _is_big(x) else x, args)
+    big, small = eqx.partition(args, _is_big)
+    constants = _Constants(jax.tree.map(lambda x: np.asarray(x) if eqx.is_array(x) else x, small))
 
     def compile_at(size: int):
-        return _program.lower(
-            fn, args, _place(_zeros(inputs, size), mesh), mesh, strategy
-        ).compile()
+        chunk = _place(_zeros(inputs, size), mesh)
+        return _program.lower(fn, big, constants, chunk, mesh, strategy).compile()
 
     start = time.perf_counter()
     used = compiled = None
@@ -328,14 +354,18 @@ def run_chunks(
     if compiled is None:
 
         def program(chunk):
-            return _program(fn, args, chunk, mesh, strategy)
+            return _program(fn, big, constants, chunk, mesh, strategy)
     else:
 
         def program(chunk):
-            return compiled(fn, args, chunk, mesh, strategy)
+            return compiled(fn, big, constants, chunk, mesh, strategy)
 
-    shapes = jax.eval_shape(lambda c: _program(fn, args, c, mesh, strategy), _zeros(inputs, size))
-    expected = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in shapes.items()}
+    expected = None
+    if store is not None and store.has_chunks():  # what a stored chunk must hold (one trace)
+        shapes = jax.eval_shape(
+            lambda c: _program(fn, big, constants, c, mesh, strategy), _zeros(inputs, size)
+        )
+        expected = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in shapes.items()}
     if store is not None:
         store.begin(size, n_chunks)
     parts, resumed = [], 0
@@ -343,7 +373,7 @@ def run_chunks(
     try:
         for i in range(n_chunks):
             lo, hi = i * size, min(n, (i + 1) * size)
-            out = None if store is None else store.load(i, expected)
+            out = None if store is None or expected is None else store.load(i, expected)
             if out is None:
                 chunk = {}
                 for k, v in inputs.items():

@@ -8,6 +8,7 @@ import zipfile
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -155,6 +156,17 @@ def _design(members) -> Design:
     return members if isinstance(members, Design) else given(members)
 
 
+@eqx.filter_jit
+def _member_rates(problem, members: Members, inputs: dict) -> jax.Array:
+    """Every member's largest diffusion rate (each stencil's bound), one compiled program."""
+
+    def rates(member):
+        p = members.apply(problem, member)
+        return jnp.stack([c.stencil(p.grid).max_rate() for _, c in p.diffused()] or [jnp.zeros(())])
+
+    return jax.vmap(rates)(inputs)
+
+
 def _fixed_diffusion(problem, members: Members, inputs, diffusion, dt, splitting):
     """An explicit diffusion scheme with the sub-steps every member needs, found from the
     members' own diffusivities (one vmapped, compiled evaluation of each stencil's rate):
@@ -165,11 +177,7 @@ def _fixed_diffusion(problem, members: Members, inputs, diffusion, dt, splitting
 
     # Always: inside the compiled program every array of the problem is traced (so that new
     # values reuse it), even those no member varies.
-    def rates(member):
-        p = members.apply(problem, member)
-        return jnp.stack([c.stencil(p.grid).max_rate() for _, c in p.diffused()] or [jnp.zeros(())])
-
-    r = np.asarray(jax.jit(jax.vmap(rates))(inputs))
+    r = np.asarray(_member_rates(problem, members, inputs))
     if not np.isfinite(r).all():
         raise ValueError("Some members' diffusivities are not finite.")
     h = dt * splitting.diffusion_fraction
