@@ -236,7 +236,7 @@ def test_help_and_missing_config(capsys):
          "[model].parameters.kk is not a parameter of AlievPanfilov (did you mean 'k'?)"),
         ("save_every = 0.5", "save_every = 0.07", "save_every (0.07) must be a whole multiple"),
         ("t_end = 2.0", "t_end = inf", "[simulate].t_end must be finite, got inf"),
-        ("probes = [[2, 2]]", "probes = [[8, 2]]", "probes #1 = [8, 2] is not a cell of the grid"),
+        ("probes = [[2, 2]]", "probes = [[8, 2]]", "probes #1 = [8, 2] is outside the grid"),
         ("shape = [8, 8]", "shape = [8.5, 8]", "[grid].shape must be a list of positive whole"),
         ("[[stimulus]]", "[grid2]", "unknown key or table 'grid2' (did you mean 'grid'?)"),
     ],

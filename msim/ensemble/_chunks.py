@@ -331,7 +331,7 @@ def run_chunks(
     if mesh is not None:  # replicated on every device (of every process)
         args = jax.tree.map(lambda x: _put(x, NamedSharding(mesh, P())) if _is_big(x) else x, args)
     big, small = eqx.partition(args, _is_big)
-    constants = _Constants(jax.tree.map(lambda x: np.asarray(x) if eqx.is_array(x) else x, small))
+    constants = _Constants(small)
 
     def compile_at(size: int):
         chunk = _place(_zeros(inputs, size), mesh)

@@ -187,7 +187,11 @@ def _check_problem(problem: dict, path: pathlib.Path) -> None:
             _check_numbers(ball["centre"], f"{where}.ball.centre", path, len(shape))
 
 
-def _check_simulate(simulate: dict, shape: list, path: pathlib.Path) -> None:
+def _check_simulate(
+    simulate: dict, shape: list, path: pathlib.Path, shape_key: str = "[problem].shape"
+) -> None:
+    """A ``[simulate]`` table's times (positive, whole numbers of dt and save intervals) and
+    probes (integer cells of the grid of ``shape``, named ``shape_key`` in messages)."""
     for key in ("t_end", "dt", "save_every"):
         if not simulate[key] > 0:
             raise ConfigError(f"{path}: [simulate].{key} must be positive.")
@@ -215,12 +219,12 @@ def _check_simulate(simulate: dict, shape: list, path: pathlib.Path) -> None:
             raise ConfigError(
                 f"{path}: {where} = {probe} has {len(probe)} "
                 f"{'index' if len(probe) == 1 else 'indices'}, but the grid "
-                f"([problem].shape = {shape}) has {len(shape)} axes."
+                f"({shape_key} = {shape}) has {len(shape)} axes."
             )
         if not all(0 <= k < n for k, n in zip(probe, shape, strict=True)):
             raise ConfigError(
                 f"{path}: {where} = {probe} is outside the grid: indices run from 0 to "
-                f"{[n - 1 for n in shape]} ([problem].shape = {shape})."
+                f"{[n - 1 for n in shape]} ({shape_key} = {shape})."
             )
 
 

@@ -21,7 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from ._config import _SCHEMA as _CALIBRATION_SCHEMA, ConfigError, _check_finite, _is_number
+from ._config import (
+    _SCHEMA as _CALIBRATION_SCHEMA,
+    ConfigError,
+    _check_finite,
+    _check_simulate as check_simulate_table,
+    _is_number,
+)
 
 KINDS = ("tissue", "population")
 METHODS = ("sobol", "latin_hypercube", "random", "grid")
@@ -321,31 +327,7 @@ def _check_stimuli(stimuli: list, ndim: int, path: pathlib.Path) -> list:
 
 
 def _check_simulate(sim: dict, shape: list, path: pathlib.Path) -> dict:
-    _positive(sim, ("t_end", "dt", "save_every"), "[simulate]", path)
-    t_end, dt, every = sim["t_end"], sim["dt"], sim["save_every"]
-    steps, per_frame = _steps(t_end, dt), _steps(every, dt)
-    if per_frame is None:
-        raise ConfigError(
-            f"{path}: [simulate].save_every ({every}) must be a whole multiple of dt ({dt})."
-        )
-    if steps is None or steps % per_frame:
-        raise ConfigError(
-            f"{path}: [simulate].t_end ({t_end}) must be a whole multiple of save_every ({every})."
-        )
-    for i, probe in enumerate(sim.get("probes", [])):
-        where = f"[simulate].probes #{i + 1}"
-        if not (isinstance(probe, list) and all(_whole(k) for k in probe)):
-            raise ConfigError(
-                f"{path}: {where} must be a list of integer cell indices, one per axis (like "
-                f"{[n // 2 for n in shape]}), got {probe!r}."
-            )
-        if len(probe) != len(shape) or not all(
-            0 <= k < n for k, n in zip(probe, shape, strict=True)
-        ):
-            raise ConfigError(
-                f"{path}: {where} = {probe} is not a cell of the grid ([grid].shape = {shape}: "
-                f"{len(shape)} indices, from 0 to {[n - 1 for n in shape]})."
-            )
+    check_simulate_table(sim, shape, path, "[grid].shape")
     return _filled(sim, {"probes": []})
 
 
