@@ -69,3 +69,21 @@ def resolve(tree, keys: tuple[str | int, ...]):
                 raise AttributeError(key)
             node = getattr(node, key)
     return node
+
+
+def find_array(tree, path: str, kind: str, what: str):
+    """The keys of ``path`` and the floating-point array it names in ``tree``; a ValueError
+    that lists the array paths available when it names nothing, or no such array (``kind``:
+    "Parameter path", "Ensemble path"; ``what``: the tree, e.g. "Monodomain problem")."""
+    keys = parse_path(path)
+    try:
+        leaf = resolve(tree, keys)
+    except (AttributeError, IndexError, KeyError, TypeError):
+        leaf = None
+    if not eqx.is_inexact_array(leaf):
+        why = "is not in" if leaf is None else "is not a floating-point array of"
+        raise ValueError(
+            f"{kind} {path!r} {why} the {what}. The array parameters available are: "
+            f"{', '.join(array_paths(tree))}."
+        )
+    return keys, leaf

@@ -2,6 +2,7 @@
 check gradients (`check_gradients`), and fit them by gradient descent through the whole
 simulation (`calibrate`), resumable, with several starts at once."""
 
+from .._paths import array_paths as array_paths
 from ._check import GradientReport as GradientReport, check_gradients as check_gradients
 from ._gradients import (
     value_and_grad as value_and_grad,
@@ -25,5 +26,4 @@ from ._parameters import (
     Softplus as Softplus,
     Tikhonov as Tikhonov,
     TotalVariation as TotalVariation,
-    array_paths as array_paths,
 )

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._convert import concrete
-from .._paths import array_paths, parse_path, resolve as _resolve
+from .._paths import find_array, parse_path, resolve as _resolve
 from .._types import Array, ArrayLike
 
 # --------------------------------------------------------------------------------------------
@@ -297,21 +297,10 @@ class Selection(eqx.Module):
         duplicated = sorted({p for p in paths if paths.count(p) > 1})
         if duplicated:
             raise ValueError(f"Parameters selected more than once: {duplicated}.")
-        available = array_paths(problem)
+        what = f"{type(problem).__name__} problem"
         keys = []
         for p in params:
-            k = parse_path(p.path)
-            try:
-                leaf = _resolve(problem, k)
-            except (AttributeError, IndexError, KeyError, TypeError):
-                leaf = None
-            if not eqx.is_inexact_array(leaf):
-                what = "is not in" if leaf is None else "is not a floating-point array of"
-                raise ValueError(
-                    f"Parameter path {p.path!r} {what} the {type(problem).__name__} problem. "
-                    f"The array parameters available are: {', '.join(available)}."
-                )
-            assert leaf is not None
+            k, leaf = find_array(problem, p.path, "Parameter path", what)
             x = concrete(leaf)
             if x is None:
                 raise ValueError(

@@ -26,7 +26,7 @@ import msim.calibrate as cal
 import msim.io
 
 from ._common import _folder, _positive
-from ._output import earlier_files, remove_earlier, unwritable_reason
+from ._output import check_example_folder, earlier_files, remove_earlier, unwritable_reason
 
 _TRANSFORMS = {"identity": cal.Identity, "log": cal.Log, "softplus": cal.Softplus}
 # The files msim calibrate writes into its output folder, and --example into its folder;
@@ -189,33 +189,13 @@ def command(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def _example_command(args: argparse.Namespace) -> int:
     parser = args.subparser
-    if args.config is not None:
-        parser.error("give a CONFIG file or --example FOLDER, not both")
-    ignored = [
-        flag
-        for flag, given in (
-            ("--out", args.out is not None),
-            ("--restart", args.restart),
-            ("--max-iterations", args.max_iterations is not None),
-            ("--no-figures", args.no_figures),
-        )
-        if given
-    ]
-    if ignored:
-        parser.error(
-            f"{' and '.join(ignored)} {'applies' if len(ignored) == 1 else 'apply'} to a "
-            "calibration, not to --example (which only writes the example's files)"
-        )
-    folder: pathlib.Path = args.example
-    reason = unwritable_reason(folder, EXAMPLE)
-    if reason is not None:
-        parser.fail(f"--example: {reason}")
-    earlier = earlier_files(folder, EXAMPLE)
-    if earlier and not args.force:
-        parser.fail(
-            f"--example: {folder} holds {' and '.join(earlier)} already; pass --force to "
-            "replace them, or choose another folder"
-        )
+    flags = (
+        ("--out", args.out is not None),
+        ("--restart", args.restart),
+        ("--max-iterations", args.max_iterations is not None),
+        ("--no-figures", args.no_figures),
+    )
+    folder = check_example_folder(args, "a calibration", flags, EXAMPLE)
     if args.float64:
         jax.config.update("jax_enable_x64", True)
     try:

@@ -25,7 +25,7 @@ import msim.ensemble
 import msim.io
 
 from ._common import _folder, _Parser
-from ._output import earlier_files, remove_earlier, unwritable_reason
+from ._output import check_example_folder, earlier_files, remove_earlier, unwritable_reason
 
 # The files msim ensemble writes into its output folder (and the chunk folder beside them),
 # and --example into its folder; --force and --restart remove exactly these.
@@ -312,33 +312,13 @@ def _tissue_figure(Figure, result, config):
 
 def _example_command(args: argparse.Namespace) -> int:
     parser = args.subparser
-    if args.config is not None:
-        parser.error("give a CONFIG file or --example FOLDER, not both")
-    ignored = [
-        flag
-        for flag, given in (
-            ("--out", args.out is not None),
-            ("--restart", args.restart),
-            ("--no-figures", args.no_figures),
-            ("--float64", args.float64),
-        )
-        if given
-    ]
-    if ignored:
-        parser.error(
-            f"{' and '.join(ignored)} {'applies' if len(ignored) == 1 else 'apply'} to an "
-            "ensemble run, not to --example (which only writes the example's files)"
-        )
-    folder: pathlib.Path = args.example
-    reason = unwritable_reason(folder, EXAMPLE)
-    if reason is not None:
-        parser.fail(f"--example: {reason}")
-    earlier = earlier_files(folder, EXAMPLE)
-    if earlier and not args.force:
-        parser.fail(
-            f"--example: {folder} holds {' and '.join(earlier)} already; pass --force to "
-            "replace them, or choose another folder"
-        )
+    flags = (
+        ("--out", args.out is not None),
+        ("--restart", args.restart),
+        ("--no-figures", args.no_figures),
+        ("--float64", args.float64),
+    )
+    folder = check_example_folder(args, "an ensemble run", flags, EXAMPLE)
     try:
         written = write_example(folder)
     except OSError as e:

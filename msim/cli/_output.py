@@ -42,3 +42,32 @@ def remove_earlier(folder: pathlib.Path, names: Sequence[str]) -> None:
         (folder / name).unlink(missing_ok=True)
         for stale in folder.glob(f".{name}.*.tmp"):
             stale.unlink(missing_ok=True)
+
+
+def check_example_folder(
+    args, job: str, ignored: Sequence[tuple[str, bool]], names
+) -> pathlib.Path:
+    """The checks of ``--example FOLDER`` shared by the commands: no CONFIG beside it, none of
+    the run's own flags (``ignored``: flag and whether it was given), and a folder that can
+    take the example's files ``names`` (refusing to replace them without ``--force``).
+    Returns the folder; a mistake exits with status 2 through the command's parser."""
+    parser = args.subparser
+    if args.config is not None:
+        parser.error("give a CONFIG file or --example FOLDER, not both")
+    given = [flag for flag, was_given in ignored if was_given]
+    if given:
+        parser.error(
+            f"{' and '.join(given)} {'applies' if len(given) == 1 else 'apply'} to {job}, "
+            "not to --example (which only writes the example's files)"
+        )
+    folder: pathlib.Path = args.example
+    reason = unwritable_reason(folder, names)
+    if reason is not None:
+        parser.fail(f"--example: {reason}")
+    earlier = earlier_files(folder, names)
+    if earlier and not args.force:
+        parser.fail(
+            f"--example: {folder} holds {' and '.join(earlier)} already; pass --force to "
+            "replace them, or choose another folder"
+        )
+    return folder

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._convert import concrete
-from .._paths import array_paths, parse_path, resolve
+from .._paths import find_array, resolve
 from .._types import Array
 from ._design import Design
 
@@ -25,20 +25,9 @@ class Members(eqx.Module):
     dtypes: tuple[str, ...] = eqx.field(static=True)
 
     def __init__(self, tree, design: Design, grid_shape: tuple[int, ...] | None, what: str):
-        available = array_paths(tree)
         keys, shapes, dtypes = [], [], []
         for path, values in design.values.items():
-            k = parse_path(path)
-            try:
-                leaf = resolve(tree, k)
-            except (AttributeError, IndexError, KeyError, TypeError):
-                leaf = None
-            if not eqx.is_inexact_array(leaf):
-                why = "is not in" if leaf is None else "is not a floating-point array of"
-                raise ValueError(
-                    f"Ensemble path {path!r} {why} the {what}. The array paths available are: "
-                    f"{', '.join(available)}."
-                )
+            k, leaf = find_array(tree, path, "Ensemble path", what)
             if concrete(leaf) is None:
                 raise ValueError(f"Ensemble path {path!r}: build the ensemble outside jit.")
             given, target = values.shape[1:], tuple(leaf.shape)
