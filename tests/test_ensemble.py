@@ -249,3 +249,8 @@ def test_sub_steps_follow_the_members_diffusivities():
     assert res.successful.all() and res.info["substeps"] == 4
     single = msim.simulate(_problem(diffusivity=40.0), T_END, DT, SAVE)
     np.testing.assert_allclose(res["traces"][1], single.traces, rtol=0, atol=1e-12)
+
+
+def test_a_stored_run_is_split_for_resuming(tmp_path):
+    res = _run(_design(16), folder=tmp_path)  # the memory budget alone would take one chunk
+    assert res.info["chunk_size"] == 2 and res.info["n_chunks"] == 8

@@ -23,6 +23,7 @@ FORMAT = "msim.ensemble.store"
 VERSION = 1
 AXIS = "members"  # the mesh axis that members are split over
 _CPU_BUDGET = 2 * 2**30  # bytes: the default memory budget of a CPU run
+_MIN_CHUNKS_STORED = 8  # a run written to a folder is split in at least this many chunks
 
 
 class StoreError(ValueError):
@@ -155,7 +156,8 @@ class Store:
         ):
             raise StoreError(
                 f"The chunk file {path} does not hold what this run computes (other arrays, "
-                "shapes or dtypes). Delete it and run again to recompute that chunk."
+                "shapes or dtypes: written by another msim version?). Delete it to recompute "
+                "that chunk, or pass restart=True to start the folder afresh."
             )
         return out
 
@@ -349,7 +351,11 @@ def run_chunks(
         budget = default_budget() if memory_budget is None else memory_budget
         if isinstance(budget, bool) or not isinstance(budget, int | float) or not budget > 0:
             raise ValueError(f"memory_budget must be a positive number of bytes, got {budget!r}.")
-        size, used, compiled = chunk_size_for(compile_at, n, int(budget), multiple)
+        if store is not None:  # several chunks, so that a killed run has something to resume
+            n_max = max(multiple, -(-n // _MIN_CHUNKS_STORED) // multiple * multiple)
+        else:
+            n_max = n
+        size, used, compiled = chunk_size_for(compile_at, n_max, int(budget), multiple)
     n_chunks = -(-n // size)
     if compiled is None:
 

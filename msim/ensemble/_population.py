@@ -178,6 +178,7 @@ def population(
       units (mM for TP06);
     - ``dv_beat``: the change of the voltage at the start of a beat over the last paced beat;
     - ``drift``: the largest relative change of any state over the last paced beat
+      (kept for failed candidates too, where the other biomarkers are NaN)
       (``|y_{k+1} - y_k| / max(|y_k|, 1e-6)``), a check on how close to steady state.
 
     Candidates run in compiled, vmapped chunks with the memory, resume and device options of
@@ -270,7 +271,8 @@ def select(
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Which members are kept: successful, and every named output within its ``(lo, hi)``
     range (inclusive; NaN is outside). Returns the boolean mask ``(n,)`` and, per range, how
-    many members it alone rejects (for a report of which criterion bites).
+    many successful members lie outside it, whatever the other ranges say (for a report of
+    which criterion bites).
 
     Example:
         ```python

@@ -245,10 +245,11 @@ def simulate(
     Chunks: all chunks have one size (the last is padded), so one program is compiled. The size
     is ``chunk_size`` if given, else the most members whose compiled program fits
     ``memory_budget`` bytes by XLA's memory analysis (default half the device memory on a GPU,
-    2 GiB on the CPU). With ``folder``, each chunk is written there as it finishes (with a
-    manifest that fingerprints the run); running again with the same arguments resumes,
-    computing only the missing chunks, and gives the same result; a folder holding another
-    run is refused (``restart=True`` discards it).
+    2 GiB on the CPU), and at most an eighth of the members when ``folder`` is given (so that a
+    killed run has chunks to resume from). With ``folder``, each chunk is written there as it
+    finishes (with a manifest that fingerprints the run); running again with the same arguments
+    resumes, computing only the missing chunks, and gives the same result; a folder holding
+    another run is refused (``restart=True`` discards it).
 
     Devices: ``devices`` (a count, a list, ``"all"`` or a `jax.sharding.Mesh` with a
     ``"members"`` axis) splits each chunk's members over several devices, with `jax.shard_map`
