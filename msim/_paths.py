@@ -2,6 +2,7 @@
 `msim.calibrate` fits and `msim.ensemble` varies, resolved the same way for both."""
 
 import re
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -71,7 +72,7 @@ def resolve(tree, keys: tuple[str | int, ...]):
     return node
 
 
-def find_array(tree, path: str, kind: str, what: str):
+def find_array(tree, path: str, kind: str, what: str) -> tuple[tuple[str | int, ...], Any]:
     """The keys of ``path`` and the floating-point array it names in ``tree``; a ValueError
     that lists the array paths available when it names nothing, or no such array (``kind``:
     "Parameter path", "Ensemble path"; ``what``: the tree, e.g. "Monodomain problem")."""

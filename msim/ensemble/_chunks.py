@@ -34,7 +34,7 @@ class StoreError(ValueError):
 # Devices
 
 
-def member_mesh(devices) -> Mesh | None:
+def member_mesh(devices: Any) -> Mesh | None:
     """A one-axis mesh (axis ``"members"``) over ``devices``: None (one device, no mesh), an
     int (the first that many devices), a sequence of devices, ``"all"`` (every device of every
     process, after `jax.distributed.initialize` on several hosts) or a `Mesh` with a
@@ -62,7 +62,7 @@ def member_mesh(devices) -> Mesh | None:
             )
         chosen = every[:devices]
     else:
-        chosen = list(devices)
+        chosen = list(devices)  # pyright: ignore[reportArgumentType]
     return Mesh(np.array(chosen), (AXIS,))
 
 
@@ -313,7 +313,7 @@ def run_chunks(
     n: int,
     *,
     chunk_size: int | None,
-    memory_budget: int | None,
+    memory_budget: float | int | None,
     store: Store | None,
     progress: bool,
     devices=None,
@@ -357,14 +357,10 @@ def run_chunks(
             n_max = n
         size, used, compiled = chunk_size_for(compile_at, n_max, int(budget), multiple)
     n_chunks = -(-n // size)
-    if compiled is None:
+    run = _program if compiled is None else compiled
 
-        def program(chunk):
-            return _program(fn, big, constants, chunk, mesh, strategy)
-    else:
-
-        def program(chunk):
-            return compiled(fn, big, constants, chunk, mesh, strategy)
+    def program(chunk):
+        return run(fn, big, constants, chunk, mesh, strategy)
 
     expected = None
     if store is not None and store.has_chunks():  # what a stored chunk must hold (one trace)

@@ -159,9 +159,9 @@ def sample(
         raise TypeError(f"seed must be an integer, got {seed!r}.")
     d = len(ranges)
     if method == "sobol":
-        u = qmc.Sobol(d, scramble=True, seed=int(seed)).random(n)
+        u = qmc.Sobol(d, scramble=True, rng=np.random.default_rng(int(seed))).random(n)
     elif method == "latin_hypercube":
-        u = qmc.LatinHypercube(d, seed=int(seed)).random(n)
+        u = qmc.LatinHypercube(d, rng=np.random.default_rng(int(seed))).random(n)
     elif method == "random":
         u = np.random.default_rng(int(seed)).random((n, d))
     elif method == "grid":
@@ -184,8 +184,10 @@ def grid(
     """
     ranges = _ranges(ranges)
     if isinstance(points, int | np.integer) and not isinstance(points, bool):
-        points = [int(points)] * len(ranges)
-    points = [_count(p, "grid points per range") for p in points]
+        counts = [int(points)] * len(ranges)
+    else:
+        counts = list(points)  # pyright: ignore[reportArgumentType]
+    points = [_count(p, "grid points per range") for p in counts]
     if len(points) != len(ranges):
         raise ValueError(f"points has {len(points)} entries for {len(ranges)} ranges.")
     if min(points) < 2:

@@ -76,12 +76,14 @@ def _one_beat(cell, scheme, y, t_start, n_steps, every, dt, amplitude, duration,
         states = carry[0]
         return carry, (states[vi], states[ca] if ca is not None else None)
 
-    states = unstack(y)
-    first = (states[vi], states[ca] if ca is not None else None)
-    carry0 = (states, jnp.zeros((), jnp.int32), jnp.full(y.shape[1:], -jnp.inf, dtype))
+    states0 = unstack(y)
+    carry0 = (states0, jnp.zeros((), jnp.int32), jnp.full(y.shape[1:], -jnp.inf, dtype))
     (states, _, top), rest = lax.scan(sample, carry0, None, length=n_steps // every)
-    v = jnp.concatenate([first[0][None], rest[0]])
-    c = None if ca is None else jnp.concatenate([first[1][None], rest[1]])
+    v = jnp.concatenate([states0[vi][None], rest[0]])
+    c = None
+    if ca is not None:
+        assert rest[1] is not None
+        c = jnp.concatenate([states0[ca][None], rest[1]])
     return stack(states), v, c, top
 
 
