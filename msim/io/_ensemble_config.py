@@ -56,12 +56,7 @@ _SCHEMA: dict[str, _Schema] = {
     "stimulus": _CALIBRATION_SCHEMA["stimulus"],
     "box": _CALIBRATION_SCHEMA["box"],
     "ball": _CALIBRATION_SCHEMA["ball"],
-    "simulate": {
-        "t_end": (_NUMBER, True),
-        "dt": (_NUMBER, True),
-        "save_every": (_NUMBER, True),
-        "probes": ((list,), False),
-    },
+    "simulate": _CALIBRATION_SCHEMA["simulate"],
     "pacing": {
         "bcl": (_NUMBER, True),
         "dt": (_NUMBER, True),
