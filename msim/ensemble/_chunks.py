@@ -2,11 +2,10 @@
 chunks sized to a memory budget, written to disk as they finish, resumed after a kill, and
 split over the devices of a mesh (on one host or several) by JAX's own sharding."""
 
-import io
 import json
+import os
 import pathlib
 import time
-import zipfile
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +14,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from .._archive import ArchiveError, read_npz
 from .._atomic import atomic_write
 from .._fingerprint import digest
 from .._progress import tqdm
@@ -39,13 +39,18 @@ def member_mesh(devices: Any) -> Mesh | None:
     int (the first that many devices), a sequence of devices, ``"all"`` (every device of every
     process, after `jax.distributed.initialize` on several hosts) or a `Mesh` with a
     ``"members"`` axis."""
+    return device_mesh(devices, AXIS, "an ensemble splits members")
+
+
+def device_mesh(devices: Any, axis: str, purpose: str) -> Mesh | None:
+    """A one-axis mesh named ``axis`` over ``devices`` (as `member_mesh`); a given `Mesh` must
+    have that axis (``purpose`` says why, in the message)."""
     if devices is None:
         return None
     if isinstance(devices, Mesh):
-        if AXIS not in devices.axis_names:
+        if axis not in devices.axis_names:
             raise ValueError(
-                f"The mesh has axes {devices.axis_names}; an ensemble splits members over an "
-                f"axis named {AXIS!r}."
+                f"The mesh has axes {devices.axis_names}; {purpose} over an axis named {axis!r}."
             )
         return devices
     every = jax.devices()
@@ -63,7 +68,7 @@ def member_mesh(devices: Any) -> Mesh | None:
         chosen = every[:devices]
     else:
         chosen = list(devices)  # pyright: ignore[reportArgumentType]
-    return Mesh(np.array(chosen), (AXIS,))
+    return Mesh(np.array(chosen), (axis,))
 
 
 def default_budget() -> int:
@@ -133,7 +138,7 @@ class Store:
         }
         if self.main:
             with atomic_write(self.manifest_path) as f:
-                f.write(json.dumps(manifest, indent=1, default=_plain).encode())
+                f.write(json.dumps(manifest, indent=1, default=jsonable).encode())
 
     def has_chunks(self) -> bool:
         return any(self.folder.glob("chunk_*.npz"))
@@ -143,13 +148,11 @@ class Store:
         if not path.exists():
             return None
         try:
-            with zipfile.ZipFile(path) as z:  # reads every entry whole: the CRCs are checked
-                data = {n.removesuffix(".npy"): z.read(n) for n in z.namelist()}
-            out = {k: np.load(io.BytesIO(v), allow_pickle=False) for k, v in data.items()}
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+            out = read_npz(path)
+        except ArchiveError as e:
             raise StoreError(
-                f"The chunk file {path} is damaged ({e}). Delete it and run again to recompute "
-                "that chunk."
+                f"The chunk file {path} is damaged ({e.why}). Delete it and run again to "
+                "recompute that chunk."
             ) from None
         if set(out) != set(expected) or any(
             out[k].shape != tuple(s.shape) or out[k].dtype != s.dtype for k, s in expected.items()
@@ -167,7 +170,25 @@ class Store:
                 np.savez(f, **outputs)  # pyright: ignore[reportArgumentType]
 
 
-def _plain(x: Any):
+def open_store(
+    folder: str | os.PathLike | None,
+    fn: Callable,
+    args: Any,
+    inputs: dict,
+    description: dict,
+    restart: bool,
+) -> Store | None:
+    """The `Store` in ``folder`` (None without a folder) for the run of ``fn(args, member)``
+    over ``inputs``: its fingerprint covers exactly what the compiled program receives, so a
+    resume is of the same run. A folder holding another run is refused here, before any
+    compute. ``description`` (JSON-compatible) goes into the manifest."""
+    if folder is None:
+        return None
+    return Store(folder, digest((fn, args, inputs)), description, restart)
+
+
+def jsonable(x: Any):
+    """For `json.dumps`: NumPy values as lists, anything else by its text."""
     if isinstance(x, np.generic | np.ndarray):
         return x.tolist()
     return str(x)
@@ -177,20 +198,41 @@ def _plain(x: Any):
 # Running
 
 
-def batched(fn: Callable, mesh: Mesh | None, strategy: str) -> Callable:
-    vf = jax.vmap(fn)
+STRATEGIES = ("shard_map", "jit")
+
+
+def _check_strategy(strategy: str) -> None:
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be 'shard_map' or 'jit', got {strategy!r}.")
+
+
+def _over_members(body: Callable, mesh: Mesh | None, strategy: str) -> Callable:
+    """``body(shared, chunk)`` with the chunk's members (leading axis of every input and output)
+    split over ``mesh``: by `jax.shard_map` (each device runs ``body`` on its own members) or by
+    sharding constraints on the members of one program (``strategy="jit"``)."""
     if mesh is None:
-        return jax.jit(vf)
-    spec = NamedSharding(mesh, P(AXIS))
+        return body
     if strategy == "shard_map":
-        # Members are independent: no value is replicated across devices, so there is nothing
-        # for shard_map's replication (vma) checks to prove, and msim's scans start from
-        # constants they would have to mark as varying.
-        mapped = jax.shard_map(vf, mesh=mesh, in_specs=P(AXIS), out_specs=P(AXIS), check_vma=False)
-        return jax.jit(mapped)
-    if strategy == "jit":
-        return jax.jit(vf, in_shardings=spec, out_shardings=spec)
-    raise ValueError(f"strategy must be 'shard_map' or 'jit', got {strategy!r}.")
+        # Members are independent: nothing is replicated across devices for shard_map's
+        # replication (vma) checks to prove, and msim's scans start from constants they
+        # would have to mark as varying.
+        return jax.shard_map(
+            body, mesh=mesh, in_specs=(P(), P(AXIS)), out_specs=P(AXIS), check_vma=False
+        )
+    spec = NamedSharding(mesh, P(AXIS))
+
+    def constrained(shared, chunk):
+        chunk = jax.lax.with_sharding_constraint(chunk, spec)
+        return jax.lax.with_sharding_constraint(body(shared, chunk), spec)
+
+    return constrained
+
+
+def batched(fn: Callable, mesh: Mesh, strategy: str) -> Callable:
+    """``jax.vmap(fn)``, jit-compiled, its members split over ``mesh`` (`_over_members`)."""
+    _check_strategy(strategy)
+    split = _over_members(lambda _, x: jax.vmap(fn)(x), mesh, strategy)
+    return jax.jit(lambda x: split(None, x))
 
 
 _CONSTANT_SIZE = 4096  # arrays up to this many entries are compiled in as constants
@@ -226,19 +268,7 @@ def _program(fn: Callable, big, constants: _Constants, chunk: dict, mesh: Mesh |
         a = eqx.combine(big, constants.tree)
         return jax.vmap(lambda member: fn(a, member))(chunk)
 
-    if mesh is None:
-        return body(big, chunk)
-    if strategy == "shard_map":
-        # Members are independent: nothing is replicated across devices for shard_map's
-        # replication (vma) checks to prove, and msim's scans start from constants they
-        # would have to mark as varying.
-        mapped = jax.shard_map(
-            body, mesh=mesh, in_specs=(P(), P(AXIS)), out_specs=P(AXIS), check_vma=False
-        )
-        return mapped(big, chunk)
-    spec = NamedSharding(mesh, P(AXIS))
-    chunk = jax.lax.with_sharding_constraint(chunk, spec)
-    return jax.lax.with_sharding_constraint(body(big, chunk), spec)
+    return _over_members(body, mesh, strategy)(big, chunk)
 
 
 def _zeros(inputs: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
@@ -291,7 +321,7 @@ def _to_host(tree) -> dict[str, np.ndarray]:
     return {k: np.asarray(v) for k, v in tree.items()}
 
 
-def _put(x, sharding: NamedSharding) -> jax.Array:
+def put(x, sharding: NamedSharding) -> jax.Array:
     """Host values placed by ``sharding``: every process hands JAX the slices its own devices
     hold, so the same call works on one host or several (where `jax.device_put` cannot reach
     the other processes' devices)."""
@@ -303,7 +333,7 @@ def _place(chunk: dict[str, np.ndarray], mesh: Mesh | None):
     if mesh is None:
         return chunk
     sharding = NamedSharding(mesh, P(AXIS))
-    return {k: _put(v, sharding) for k, v in chunk.items()}
+    return {k: put(v, sharding) for k, v in chunk.items()}
 
 
 def run_chunks(
@@ -314,7 +344,7 @@ def run_chunks(
     *,
     chunk_size: int | None,
     memory_budget: float | int | None,
-    store: Store | None,
+    store: "Store | None",
     progress: bool,
     devices=None,
     strategy: str = "shard_map",
@@ -323,15 +353,17 @@ def run_chunks(
     """``fn(args, member)`` (one member's inputs to its outputs; a module-level function, so
     that its compiled program is reused across calls) over ``n`` members, chunk by chunk.
 
+    With a ``store`` (`open_store`), chunks are written there as they finish and those already
+    there are loaded instead of computed.
+
     Returns the outputs stacked over members, as NumPy arrays, and a record of how the run was
     done (chunk size, chunk count, bytes per chunk, seconds, chunks resumed from disk).
     """
-    if strategy not in ("shard_map", "jit"):
-        raise ValueError(f"strategy must be 'shard_map' or 'jit', got {strategy!r}.")
+    _check_strategy(strategy)
     mesh = member_mesh(devices)
     multiple = 1 if mesh is None else mesh.devices.size
     if mesh is not None:  # replicated on every device (of every process)
-        args = jax.tree.map(lambda x: _put(x, NamedSharding(mesh, P())) if _is_big(x) else x, args)
+        args = jax.tree.map(lambda x: put(x, NamedSharding(mesh, P())) if _is_big(x) else x, args)
     big, small = eqx.partition(args, _is_big)
     constants = _Constants(small)
 

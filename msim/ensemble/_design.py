@@ -12,7 +12,7 @@ from scipy.stats import qmc
 from .._convert import real
 from .._paths import parse_path
 
-METHODS = ("grid", "random", "latin_hypercube", "sobol")
+METHODS = ("sobol", "latin_hypercube", "random", "grid")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,16 +12,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._convert import flag
-from .._fingerprint import digest
 from .._types import Array
 from ..cells import AbstractCellModel
 from ..observe import apd as _apd
 from ..protocols._failure import check_stimulus, not_finite, outcome
-from ..protocols._pacing import prepace_beats, steps_in
+from ..protocols._pacing import beat_step, prepace_beats, steps_in
 from ..solve import RESULTS, AutoReaction
 from ..solve._loop import advance
 from ..solve._reaction import stack, unstack
-from ._chunks import Store, run_chunks
+from ._chunks import open_store, run_chunks
 from ._design import Design
 from ._members import Members
 from ._simulate import EnsembleResult, _code, _design
@@ -65,9 +64,7 @@ def _one_beat(cell, scheme, y, t_start, n_steps, every, dt, amplitude, duration,
 
     def step(carry):
         states, j, top = carry
-        t_local = j.astype(dtype) * dt
-        on = (t_local + 0.5 * dt < duration).astype(dtype)
-        new = scheme.step_states(cell, t_start + t_local, states, dt, amplitude * on)
+        new = beat_step(cell, scheme, states, t_start, j, dt, amplitude, duration)
         top = jnp.maximum(top, (new[vi] - states[vi]) / dt)
         return new, j + 1, top
 
@@ -235,14 +232,10 @@ def population(
     check_stimulus({"stimulus_amplitude": amplitude}, duration, float(dt), "population")
     ts = np.arange(n_steps // every + 1) * (every * dt)
 
-    store = None
-    settings = (bcl, dt, float(stimulus_amplitude), float(stimulus_duration), prepace, percents,
-                ca, every, scheme)  # fmt: skip
-    if folder is not None:
-        fingerprint = digest(("population", cell, design.values, settings))
-        store = Store(folder, fingerprint, {"design": design.describe()}, restart)
     static = (float(bcl), float(dt), n_steps, every, prepace, percents, ca, np.dtype(dtype))
     args = (cell, members_, scheme, amplitude, duration, ts, _Static(static))
+    # Before any compute: a folder holding another run is refused here.
+    store = open_store(folder, _candidate, args, inputs, {"design": design.describe()}, restart)
     outputs, info = run_chunks(
         _candidate,
         args,

@@ -5,34 +5,19 @@ from collections.abc import Callable
 
 import equinox as eqx
 import jax
-import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from ..solve import AbstractProblem
-from ._chunks import AXIS, batched, member_mesh
+from ._chunks import AXIS, batched, device_mesh, member_mesh, put
 
 GRID_AXIS = "grid"  # the mesh axis a grid is split over
 
 
 def _grid_mesh(devices) -> Mesh:
-    if isinstance(devices, Mesh):
-        if GRID_AXIS not in devices.axis_names:
-            raise ValueError(
-                f"The mesh has axes {devices.axis_names}; shard_grid splits the grid over an "
-                f"axis named {GRID_AXIS!r}."
-            )
-        return devices
-    mesh = member_mesh(devices)
+    mesh = device_mesh(devices, GRID_AXIS, "shard_grid splits the grid")
     if mesh is None:
         raise ValueError("shard_grid needs devices: a count, a list, 'all' or a Mesh.")
-    return Mesh(mesh.devices, (GRID_AXIS,))
-
-
-def _put(x, sharding: NamedSharding):
-    # From host values, every process hands JAX the slices its own devices hold: the same
-    # call on one host or several (`jax.device_put` needs every device to be addressable).
-    value = np.asarray(x)
-    return jax.make_array_from_callback(value.shape, sharding, lambda index: value[index])
+    return mesh
 
 
 def shard_grid(problem: AbstractProblem, devices, axis: int = 0) -> AbstractProblem:
@@ -73,7 +58,7 @@ def shard_grid(problem: AbstractProblem, devices, axis: int = 0) -> AbstractProb
             spec = P(*lead, *(GRID_AXIS if i == axis else None for i in range(len(cells))))
         else:
             spec = P()
-        return _put(leaf, NamedSharding(mesh, spec))
+        return put(leaf, NamedSharding(mesh, spec))
 
     return jax.tree.map(place, problem)
 

@@ -4,7 +4,6 @@ import dataclasses
 import json
 import os
 import pathlib
-import zipfile
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -14,11 +13,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import solve
+from .._archive import ArchiveError, read_npz
 from .._atomic import atomic_write
-from .._fingerprint import digest
 from ..solve import RESULTS, AbstractProblem, ExplicitDiffusion, Save
-from ..solve._diffusion import _MAX_SUBSTEPS
-from ._chunks import Store, run_chunks
+from ..solve._diffusion import substeps_needed
+from ..solve._simulate import schedule
+from ._chunks import jsonable, open_store, run_chunks
 from ._design import Design, Range, given
 from ._members import Members
 
@@ -98,7 +98,7 @@ class EnsembleResult:
             "info": self.info,
             "result_names": list(RESULT_NAMES),
         }
-        arrays["header"] = np.asarray(json.dumps(header, default=_jsonable), dtype=np.str_)
+        arrays["header"] = np.asarray(json.dumps(header, default=jsonable), dtype=np.str_)
         path = pathlib.Path(path)
         with atomic_write(path) as f:
             np.savez(f, **arrays)  # pyright: ignore[reportArgumentType]
@@ -112,25 +112,17 @@ def _name(code: int) -> str:
     return RESULT_NAMES[code] if 0 <= code < len(RESULT_NAMES) else f"code {code}"
 
 
-def _jsonable(x):
-    if isinstance(x, np.generic | np.ndarray):
-        return x.tolist()
-    return str(x)
-
-
 def load(path: str | os.PathLike) -> EnsembleResult:
     """Read an `EnsembleResult` written by `EnsembleResult.save`, checking that every entry is
     whole (CRCs), that it is an msim ensemble file, and that every array has one row per
     member."""
     path = pathlib.Path(path)
     try:
-        with zipfile.ZipFile(path) as z:
-            raw = {n.removesuffix(".npy"): z.read(n) for n in z.namelist()}
-        import io
-
-        arrays = {k: np.load(io.BytesIO(v), allow_pickle=False) for k, v in raw.items()}
+        arrays = {k: np.array(v) for k, v in read_npz(path).items()}  # writable, as np.load
         header = json.loads(str(arrays.pop("header")))
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
+    except ArchiveError as e:
+        raise ValueError(f"{path} is not a readable msim ensemble file ({e.why}).") from None
+    except (KeyError, ValueError) as e:  # no header, or not JSON
         raise ValueError(f"{path} is not a readable msim ensemble file ({e}).") from None
     if not isinstance(header, dict) or header.get("format") != _FORMAT:
         raise ValueError(f"{path} is not an msim ensemble file.")
@@ -175,18 +167,13 @@ def _fixed_diffusion(problem, members: Members, inputs, diffusion, dt, splitting
     if not isinstance(diffusion, ExplicitDiffusion) or diffusion.substeps is not None:
         return diffusion
 
-    # Always: inside the compiled program every array of the problem is traced (so that new
-    # values reuse it), even those no member varies.
+    # Always: inside the compiled program the members' values and the problem's fields are
+    # traced (so that new values reuse it), whichever of them vary.
     r = np.asarray(_member_rates(problem, members, inputs))
     if not np.isfinite(r).all():
         raise ValueError("Some members' diffusivities are not finite.")
     h = dt * splitting.diffusion_fraction
-    needed = max(1, int(np.ceil(h * r.max() / 2.0 * (1 - 1e-9))))
-    if needed > _MAX_SUBSTEPS:
-        raise ValueError(
-            f"The largest member diffusivity needs {needed:.3g} explicit sub-steps per time step "
-            f"(more than {_MAX_SUBSTEPS}): check its units or take a much smaller dt."
-        )
+    needed = substeps_needed(float(r.max()), h, dt, "The largest member diffusivity")
     return dataclasses.replace(diffusion, substeps=needed)
 
 
@@ -295,25 +282,17 @@ def simulate(
     save = Save() if save is None else save
     if not isinstance(save, Save):
         raise TypeError(f"save must be msim.Save(...), got {type(save).__name__}.")
-    _check_schedule(problem, t_end, dt, save, options)
+    # The host checks of msim.simulate that need no values, before anything compiles.
+    _, dt_, t0, n_steps, k, names, _, _ = schedule(problem, t_end, dt, options.get("t0", 0.0), save)
+    ts = t0 + np.arange(n_steps // k + 1) * (k * dt_)
     splitting = options.get("splitting", solve.Godunov())
     options["diffusion"] = _fixed_diffusion(
         problem, members_, inputs, options.get("diffusion", ExplicitDiffusion()), dt, splitting
     )
 
-    settings = {
-        "kind": "simulate",
-        "t_end": t_end,
-        "dt": dt,
-        "save": save,
-        "fields": fields,
-        "options": options,
-    }
-    store = None
-    if folder is not None:
-        fingerprint = digest((problem, design.values, settings, observables))
-        store = Store(folder, fingerprint, {"design": design.describe()}, restart)
     args = (problem, members_, t_end, dt, save, options, fields, observables)
+    # Before any compute: a folder holding another run is refused here.
+    store = open_store(folder, _member, args, inputs, {"design": design.describe()}, restart)
     outputs, info = run_chunks(
         _member,
         args,
@@ -327,42 +306,12 @@ def simulate(
         strategy=strategy,
     )
     result = outputs.pop("result").astype(np.int32)
-    sol0 = _frame_times(problem, t_end, dt, save, options)
     info |= {
         "kind": "simulate",
         "t_end": t_end,
         "dt": dt,
-        "saved_states": list(sol0[1]),
+        "saved_states": list(names),
         "probes": [list(p) for p in save.probes],
         "substeps": getattr(options["diffusion"], "substeps", None),
     }
-    return EnsembleResult(design, outputs, result, sol0[0], info)
-
-
-def _check_schedule(problem, t_end, dt, save, options) -> None:
-    """The host checks of `msim.simulate` that do not need values (times, save intervals,
-    probes, state names), before anything compiles: a mistake is one short message."""
-    from ..solve._simulate import _whole_multiple, check_times
-
-    t_end, dt, t0 = check_times(t_end, dt, options.get("t0", 0.0))
-    n_steps = _whole_multiple(t_end - t0, dt, "t_end - t0")
-    if save.every is not None:
-        k = _whole_multiple(float(save.every), dt, "save.every")
-        if n_steps % k:
-            raise ValueError(
-                f"The run ({n_steps} steps) is not a whole number of save intervals ({k} steps "
-                f"of dt = {dt}); choose t_end - t0 a multiple of save.every = {save.every}."
-            )
-    for name in () if save.states is None else save.states:
-        problem.cell.state_index(name)
-    for probe in save.probes:
-        problem.grid.check_index(probe, "probe")
-
-
-def _frame_times(problem, t_end, dt, save, options):
-    t0 = float(options.get("t0", 0.0))
-    every = (t_end - t0) if save.every is None else save.every
-    n = round((t_end - t0) / every)
-    cell = problem.cell
-    names = (cell.state_names[cell.voltage_index],) if save.states is None else save.states
-    return t0 + np.arange(n + 1) * every, names
+    return EnsembleResult(design, outputs, result, ts, info)

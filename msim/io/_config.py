@@ -363,9 +363,25 @@ def load_data(config: CalibrationConfig, expected_shape: tuple[int, ...]) -> np.
     return data
 
 
+def build_stimuli(tables: list[dict]) -> list:
+    """The `msim.Stimulus` of each checked ``[[stimulus]]`` table (a box or ball region and its
+    timing: start, duration, amplitude, period, count)."""
+    from .. import stimulus
+
+    stimuli = []
+    for s in tables:
+        if "box" in s:
+            region = stimulus.box(s["box"]["lo"], s["box"]["hi"])
+        else:
+            region = stimulus.ball(s["ball"]["centre"], s["ball"]["radius"])
+        timing = {k: s[k] for k in ("start", "duration", "amplitude", "period", "count") if k in s}
+        stimuli.append(stimulus.Stimulus(region, **timing))
+    return stimuli
+
+
 def build_problem(config: CalibrationConfig):
     """The `msim.Monodomain` problem a configuration describes (start values not yet applied)."""
-    from .. import cells, stimulus, tissue
+    from .. import cells, tissue
     from ..solve import Monodomain
 
     p = config.problem
@@ -388,16 +404,7 @@ def build_problem(config: CalibrationConfig):
         raise ConfigError(f"{config.path}: [problem].model_parameters: {e}.") from None
     try:
         grid = tissue.Grid(tuple(p["shape"]), p["spacing"])
-        stimuli = []
-        for s in p.get("stimulus", []):
-            if "box" in s:
-                region = stimulus.box(s["box"]["lo"], s["box"]["hi"])
-            else:
-                region = stimulus.ball(s["ball"]["centre"], s["ball"]["radius"])
-            timing = {
-                k: s[k] for k in ("start", "duration", "amplitude", "period", "count") if k in s
-            }
-            stimuli.append(stimulus.Stimulus(region, **timing))
+        stimuli = build_stimuli(p.get("stimulus", []))
         return Monodomain(cell, grid, float(p["diffusivity"]), stimulus=stimuli)
     except (KeyError, TypeError, ValueError) as e:
         raise ConfigError(f"{config.path}: [problem]: {e}") from None

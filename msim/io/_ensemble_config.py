@@ -21,16 +21,17 @@ from typing import Any
 
 import numpy as np
 
+from ..ensemble import METHODS
 from ._config import (
     _SCHEMA as _CALIBRATION_SCHEMA,
     ConfigError,
     _check_finite,
     _check_simulate as check_simulate_table,
     _is_number,
+    build_stimuli,
 )
 
 KINDS = ("tissue", "population")
-METHODS = ("sobol", "latin_hypercube", "random", "grid")
 
 _NUMBER = (int, float)
 _Schema = dict[str, tuple[tuple[type, ...], bool]]
@@ -517,7 +518,7 @@ def build_ensemble(config: EnsembleConfig) -> tuple[Any, Any]:
     """What a configuration describes: the base (a `msim.Monodomain` problem for tissue, a cell
     model for a population) and the `msim.ensemble.Design`, with every varied path checked
     against the base (an unknown path lists the available ones). Nothing is compiled."""
-    from .. import stimulus, tissue
+    from .. import tissue
     from ..ensemble._members import Members
     from ..ensemble._population import _strip
     from ..solve import Monodomain
@@ -528,14 +529,7 @@ def build_ensemble(config: EnsembleConfig) -> tuple[Any, Any]:
         g = config.grid
         try:
             grid = tissue.Grid(tuple(g["shape"]), g["spacing"])
-            stimuli = []
-            for s in config.stimulus:
-                if "box" in s:
-                    region = stimulus.box(s["box"]["lo"], s["box"]["hi"])
-                else:
-                    region = stimulus.ball(s["ball"]["centre"], s["ball"]["radius"])
-                timing = {k: v for k, v in s.items() if k not in ("box", "ball")}
-                stimuli.append(stimulus.Stimulus(region, **timing))
+            stimuli = build_stimuli(config.stimulus)
             base = Monodomain(cell, grid, float(g["diffusivity"]), stimulus=stimuli)
         except (KeyError, TypeError, ValueError) as e:
             raise ConfigError(f"{config.path}: [grid] or [[stimulus]]: {e}") from None

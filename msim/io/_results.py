@@ -1,14 +1,8 @@
 """Result files: a `Solution` and a description of the run, in one NumPy ``.npz`` archive."""
 
-import io
 import json
-import lzma
-import math
 import os
 import pathlib
-import struct
-import zipfile
-import zlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._archive import ArchiveError, read_npz
 from .._atomic import atomic_write
 from .._types import Array
 from ..solve import RESULTS, Solution
@@ -112,104 +107,12 @@ def _disagree(path: pathlib.Path, why: str) -> ValueError:
     return ValueError(f"{path} is not a valid msim result file: its contents disagree: {why}.")
 
 
-# What reading a damaged zip archive can raise, from the zip layer or its decompressors (a
-# flipped byte may name any compression method or set any flag): all mean "damaged" here.
-# (MemoryError is left out: it is this machine's limit, not the file's fault.)
-_ZIP_ERRORS = (
-    zipfile.BadZipFile,
-    zipfile.LargeZipFile,
-    EOFError,
-    OSError,
-    ValueError,
-    KeyError,
-    IndexError,
-    OverflowError,
-    NotImplementedError,
-    RuntimeError,
-    struct.error,
-    zlib.error,
-    lzma.LZMAError,
-)
-
-_ZIP_MAGIC = b"PK\x03\x04"
-_END_MAGIC, _END_SIZE = b"PK\x05\x06", 22  # zip's end-of-central-directory record
-_NPY_MAGIC = b"\x93NUMPY"
-
-
 def _read_archive(path: pathlib.Path) -> dict[str, np.ndarray]:
-    """Every array in the ``.npz`` archive at ``path``, by name, each read and checked whole.
-
-    Each entry is read to its end, so the zip layer checks its CRC-32 and that its local
-    header names the same entry as the central directory. `numpy.load` alone does not: it
-    reads an entry only as far as the entry's own ``.npy`` header says, so a flipped byte in
-    that header (a shape or dtype that asks for fewer bytes) would load a wrong array
-    silently. CRC-32 detects every error confined to 32 consecutive bits, so every flipped
-    byte in an entry's bytes. The number of entries must match the zip end record's count,
-    and each entry's ``.npy`` header must account for the entry's length exactly.
-    """
-    with open(path, "rb") as f:  # opened here: a permission error stays a permission error
-        head = f.read(len(_ZIP_MAGIC))
-        if not head:
-            raise _damaged(path, "it is empty")
-        try:
-            archive = zipfile.ZipFile(f)
-        except _ZIP_ERRORS as e:
-            if _ZIP_MAGIC.startswith(head):  # it starts as a zip archive does: truncated
-                raise _damaged(path, f"its zip archive cannot be opened ({e})") from None
-            if head == _NPY_MAGIC[: len(head)]:
-                raise _not_a_result(
-                    path, "it holds a single NumPy array, not an .npz archive"
-                ) from None
-            raise _not_a_result(path, f"it is not a NumPy .npz archive ({e})") from None
-        with archive:  # a zip archive, as its central directory was found and read
-            infos = archive.infolist()
-            # zipfile stops reading the central directory where its size is used up, so a
-            # flipped length there drops the entries after it unnoticed; the end record
-            # (the file's last 22 bytes, as msim writes no zip comment) has their count.
-            f.seek(-_END_SIZE, os.SEEK_END)
-            end = f.read(_END_SIZE)
-            (listed,) = struct.unpack("<H", end[10:12])
-            if end.startswith(_END_MAGIC) and listed != len(infos):
-                raise _damaged(
-                    path, f"its zip directory has {len(infos)} entries, its end record {listed}"
-                )
-            try:
-                entries = {info.filename: archive.read(info) for info in infos}
-            except _ZIP_ERRORS as e:
-                raise _damaged(path, f"its zip archive cannot be read ({e})") from None
-    arrays = {}
-    for entry, data in entries.items():
-        name = entry.removesuffix(".npy")
-        if name == entry:
-            raise _not_a_result(path, f"its entry {entry!r} is not a NumPy array (.npy)")
-        try:
-            arrays[name] = _npy_array(data)
-        except ValueError as e:
-            raise _damaged(path, f"its entry {entry!r} is not a valid .npy array ({e})") from None
-    return arrays
-
-
-def _npy_array(data: bytes) -> np.ndarray:
-    """The array in the bytes of a ``.npy`` file, without copying them (read-only)."""
-    fp = io.BytesIO(data)
-    version = np.lib.format.read_magic(fp)
-    if version == (1, 0):
-        shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(fp)
-    elif version == (2, 0):
-        shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(fp)
-    else:  # 3.0 is for field names outside Latin-1, which no msim array has
-        raise ValueError(f".npy format version {version} is not one NumPy writes for msim")
-    if dtype.hasobject:
-        raise ValueError(f"dtype {dtype} holds Python objects, which would need unpickling")
-    count = math.prod(shape)
-    offset = fp.tell()
-    if len(data) - offset != count * dtype.itemsize:
-        raise ValueError(
-            f"its header says {count} items of {dtype.itemsize} bytes, but "
-            f"{len(data) - offset} bytes follow it"
-        )
-    array = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
-    return array.reshape(shape, order="F" if fortran_order else "C")
+    """Every array of the result file ``path``, each read and checked whole (`read_npz`)."""
+    try:
+        return read_npz(path)
+    except ArchiveError as e:
+        raise (_damaged if e.damaged else _not_a_result)(path, e.why) from None
 
 
 def load_solution(path: str | os.PathLike) -> tuple[Solution, dict[str, Any]]:

@@ -70,6 +70,14 @@ def initial_grid_state(cell: AbstractCellModel, y0: ArrayLike | None) -> State:
     return jnp.broadcast_to(y.reshape(y.shape + (1,) * len(grid)), y.shape + grid)
 
 
+def beat_step(cell, scheme, states, t_start, j, dt: float, amplitude, duration):
+    """Step ``j`` of a beat that starts at ``t_start``: ``[j dt, (j + 1) dt)``, stimulated when
+    its midpoint lies in the pulse ``[0, duration)`` (the rule of `msim.simulate`)."""
+    t_local = j.astype(states[0].dtype) * dt
+    on = (t_local + 0.5 * dt < duration).astype(states[0].dtype)
+    return scheme.step_states(cell, t_start + t_local, states, dt, amplitude * on)
+
+
 def _beat_steps(
     cell: AbstractCellModel,
     scheme: AbstractReaction,
@@ -88,13 +96,10 @@ def _beat_steps(
     checkpointed: reverse mode keeps the state before each step, not every intermediate of
     the model's right-hand side (tens of values per state for an ionic model).
     """
-    dtype = y.dtype
 
     def step(carry):
         states, j = carry
-        t_local = j.astype(dtype) * dt
-        on = (t_local + 0.5 * dt < duration).astype(dtype)
-        return scheme.step_states(cell, t_start + t_local, states, dt, amplitude * on), j + 1
+        return beat_step(cell, scheme, states, t_start, j, dt, amplitude, duration), j + 1
 
     states, _ = advance(step, (unstack(y), jnp.asarray(first, jnp.int32)), count, checkpoint=True)
     return stack(states)

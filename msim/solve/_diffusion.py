@@ -63,6 +63,20 @@ class AbstractDiffusion(eqx.Module):
 _MAX_SUBSTEPS = 100_000  # per time step: more means wrong units, not a simulation to run
 
 
+def substeps_needed(rate: float, h: float, dt: float, what: str) -> int:
+    """The explicit sub-steps a diffusion interval ``h`` needs for an operator whose spectral
+    radius is at most ``rate`` (forward Euler: ``h_sub * rate <= 2``); a ValueError above
+    `_MAX_SUBSTEPS` (``what``: the diffusivity, for the message; ``dt``: the time step)."""
+    needed = max(1, math.ceil(h * rate / 2.0 * (1 - 1e-9)))
+    if needed > _MAX_SUBSTEPS:
+        raise ValueError(
+            f"{what} would need {needed:.3g} explicit sub-steps per time step of {dt} (more "
+            f"than {_MAX_SUBSTEPS}): check its units (length^2 per time, e.g. mm^2/ms) and the "
+            "grid spacing, or take a much smaller dt."
+        )
+    return needed
+
+
 @dataclasses.dataclass(frozen=True)
 class _SubSteps:
     n_subs: tuple[int, ...]  # per diffused state
@@ -162,13 +176,7 @@ class ExplicitDiffusion(AbstractDiffusion):
                 continue
             if not np.isfinite(rate):
                 raise ValueError(f"The diffusivity of {name!r} is not finite.")
-            needed = max(1, math.ceil(h * rate / 2.0 * (1 - 1e-9)))
-            if needed > _MAX_SUBSTEPS:
-                raise ValueError(
-                    f"The diffusivity of {name!r} would need {needed:.3g} explicit sub-steps per "
-                    f"time step of {dt} (more than {_MAX_SUBSTEPS}): check its units (length^2 "
-                    "per time, e.g. mm^2/ms) and the grid spacing, or take a much smaller dt."
-                )
+            needed = substeps_needed(rate, h, dt, f"The diffusivity of {name!r}")
             if self.substeps is None:
                 n_subs.append(needed)
                 continue

@@ -58,6 +58,27 @@ def check_times(t_end, dt, t0) -> tuple[float, float, float]:
     return t_end, dt, t0
 
 
+def schedule(problem: AbstractProblem, t_end, dt, t0, save: Save):
+    """The host checks of a run's schedule, before anything compiles: times (`check_times`),
+    pulses against ``dt``, whole numbers of steps and of save intervals, saved state names and
+    probes. Returns ``(t_end, dt, t0, n_steps, steps_per_frame, names, saved, probes)``."""
+    t_end, dt, t0 = check_times(t_end, dt, t0)
+    for stimulus in problem.stimuli:
+        stimulus.check_step(dt)
+    n_steps = _whole_multiple(t_end - t0, dt, "t_end - t0")
+    k = n_steps if save.every is None else _whole_multiple(float(save.every), dt, "save.every")
+    if n_steps % k:
+        raise ValueError(
+            f"The run ({n_steps} steps) is not a whole number of save intervals ({k} steps "
+            f"of dt = {dt}); choose t_end - t0 a multiple of save.every = {save.every}."
+        )
+    cell, grid = problem.cell, problem.grid
+    names = (cell.state_names[cell.voltage_index],) if save.states is None else save.states
+    saved = tuple(cell.state_index(name) for name in names)
+    probes = tuple(grid.check_index(p, "probe") for p in save.probes)
+    return t_end, dt, t0, n_steps, k, names, saved, probes
+
+
 def _whole_multiple(x: float, dt: float, what: str) -> int:
     n = round(x / dt)
     if n < 1 or abs(n * dt - x) > 1e-6 * max(abs(x), dt):
@@ -313,21 +334,9 @@ def simulate(
     gradient = _scheme(
         gradient, AbstractGradient, "gradient", "msim.AutoMode(), ReverseMode() or ForwardMode()"
     )
-    t_end, dt, t0 = check_times(t_end, dt, t0)
-    for stimulus in problem.stimuli:
-        stimulus.check_step(dt)
-    n_steps = _whole_multiple(t_end - t0, dt, "t_end - t0")
     save = Save() if save is None else save
-    k = n_steps if save.every is None else _whole_multiple(float(save.every), dt, "save.every")
-    if n_steps % k:
-        raise ValueError(
-            f"The run ({n_steps} steps) is not a whole number of save intervals ({k} steps "
-            f"of dt = {dt}); choose t_end - t0 a multiple of save.every = {save.every}."
-        )
+    t_end, dt, t0, n_steps, k, names, saved, probes = schedule(problem, t_end, dt, t0, save)
     cell, grid = problem.cell, problem.grid
-    names = (cell.state_names[cell.voltage_index],) if save.states is None else save.states
-    saved = tuple(cell.state_index(name) for name in names)
-    probes = tuple(grid.check_index(p, "probe") for p in save.probes)
     diffusion_plan = diffusion.plan(problem, dt, splitting.diffusion_fraction)
     y0 = problem.initial_state if initial_state is None else jnp.asarray(initial_state)
     if not _finite_on_host(initial_state):
