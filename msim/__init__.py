@@ -5,6 +5,7 @@ structured grids (`msim.tissue`), with stimulus protocols (`msim.stimulus`), sol
 `msim.simulate`, differentiable end to end.
 """
 
+from ._units import Units as Units
 from . import (
     calibrate as calibrate,
     cells as cells,

@@ -7,9 +7,11 @@ gates) are class-level constants.
 """
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
 
+from .._units import DIMENSIONLESS, Units
 from .._types import Array, Float
 
 
@@ -31,11 +33,14 @@ class AbstractCellModel(eqx.Module):
     - ``voltage_index``: which state is the membrane voltage (for a non-electrical model, the
       primary observable that diffuses and that activation times are measured on).
     - ``activation_threshold``: default threshold for activation times, in the voltage's units.
+    - ``units`` (optional): the `msim.Units` of time, voltage and length the model is written in,
+      for labels and result files; default ``"model units"`` throughout (dimensionless).
     """
 
     state_names: eqx.AbstractClassVar[tuple[str, ...]]
     voltage_index: eqx.AbstractClassVar[int]
     activation_threshold: eqx.AbstractClassVar[float]
+    units: ClassVar[Units] = DIMENSIONLESS
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

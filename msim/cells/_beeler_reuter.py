@@ -4,6 +4,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from .._convert import parameter
+from .._units import PHYSIOLOGICAL, Units
 from .._types import Array, Float
 from ._base import AbstractGatedCellModel
 from ._gating import inf_tau
@@ -126,6 +127,7 @@ class BeelerReuter1977(AbstractGatedCellModel):
     state_names: ClassVar[tuple[str, ...]] = ("V", "m", "h", "j", "d", "f", "x1", "Cai")
     voltage_index: ClassVar[int] = 0
     activation_threshold: ClassVar[float] = -40.0
+    units: ClassVar[Units] = PHYSIOLOGICAL
     gate_indices: ClassVar[tuple[int, ...]] = (1, 2, 3, 4, 5, 6)
 
     def gate_rates(self, t: Float[Array, ""], y: Array) -> tuple[Array, Array]:

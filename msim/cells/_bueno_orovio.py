@@ -4,6 +4,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from .._convert import parameter
+from .._units import SCALED_VOLTAGE, Units
 from .._types import Array, Float
 from ._base import AbstractGatedCellModel
 
@@ -142,6 +143,7 @@ class BuenoOrovio(AbstractGatedCellModel):
     state_names: ClassVar[tuple[str, ...]] = ("u", "v", "w", "s")
     voltage_index: ClassVar[int] = 0
     activation_threshold: ClassVar[float] = 0.5
+    units: ClassVar[Units] = SCALED_VOLTAGE
     gate_indices: ClassVar[tuple[int, ...]] = (1, 2, 3)
     parameter_sets: ClassVar[tuple[str, ...]] = tuple(_SETS)
 

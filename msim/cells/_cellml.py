@@ -9,7 +9,7 @@ import operator
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._convert import parameter
+from .._units import PHYSIOLOGICAL, Units
 from .._types import Array, Float
 from ._base import AbstractCellModel, AbstractGatedCellModel
 
@@ -338,6 +339,7 @@ class CellMLModel(AbstractCellModel):
     state_names: eqx.AbstractClassVar[tuple[str, ...]]
     voltage_index: eqx.AbstractClassVar[int]
     activation_threshold: eqx.AbstractClassVar[float]
+    units: ClassVar[Units] = PHYSIOLOGICAL  # imports are rescaled to ms and mV
     source: eqx.AbstractClassVar[str]
     """The file (or Myokit model name) the model was imported from."""
     oxmeta: eqx.AbstractClassVar[dict[str, str]]

@@ -4,6 +4,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from .._convert import parameter
+from .._units import PHYSIOLOGICAL, Units
 from .._types import Array, Float
 from ._base import AbstractGatedCellModel
 from ._gating import boltzmann, lr_sodium_hj_rates
@@ -321,6 +322,7 @@ class CourtemancheRamirezNattel1998(AbstractGatedCellModel):
     )  # fmt: skip
     voltage_index: ClassVar[int] = 0
     activation_threshold: ClassVar[float] = -40.0
+    units: ClassVar[Units] = PHYSIOLOGICAL
     gate_indices: ClassVar[tuple[int, ...]] = tuple(range(6, 21))
 
     def _currents(self, y: Array) -> dict[str, Array]:

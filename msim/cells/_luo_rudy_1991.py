@@ -4,6 +4,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from .._convert import parameter
+from .._units import PHYSIOLOGICAL, Units
 from .._types import Array, Float
 from ._base import AbstractGatedCellModel
 from ._gating import inf_tau, lr_sodium_hj_rates
@@ -156,6 +157,7 @@ class LuoRudy1991(AbstractGatedCellModel):
     state_names: ClassVar[tuple[str, ...]] = ("V", "m", "h", "j", "d", "f", "X", "Cai")
     voltage_index: ClassVar[int] = 0
     activation_threshold: ClassVar[float] = -40.0
+    units: ClassVar[Units] = PHYSIOLOGICAL
     gate_indices: ClassVar[tuple[int, ...]] = (1, 2, 3, 4, 5, 6)
 
     def gate_rates(self, t: Float[Array, ""], y: Array) -> tuple[Array, Array]:

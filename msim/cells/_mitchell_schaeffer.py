@@ -4,6 +4,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from .._convert import parameter
+from .._units import SCALED_VOLTAGE, Units
 from .._types import Array, Float
 from ._base import AbstractGatedCellModel
 
@@ -40,6 +41,7 @@ class MitchellSchaeffer(AbstractGatedCellModel):
     state_names: ClassVar[tuple[str, ...]] = ("v", "h")
     voltage_index: ClassVar[int] = 0
     activation_threshold: ClassVar[float] = 0.5
+    units: ClassVar[Units] = SCALED_VOLTAGE
     gate_indices: ClassVar[tuple[int, ...]] = (1,)
 
     def gate_rates(self, t: Float[Array, ""], y: Array) -> tuple[Array, Array]:

@@ -4,6 +4,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from .._convert import optional_parameter, parameter
+from .._units import PHYSIOLOGICAL, Units
 from .._types import Array, Float
 from ._base import AbstractGatedCellModel
 from ._gating import boltzmann
@@ -216,6 +217,7 @@ class TenTusscherPanfilov2006(AbstractGatedCellModel):
     )  # fmt: skip
     voltage_index: ClassVar[int] = 0
     activation_threshold: ClassVar[float] = -40.0
+    units: ClassVar[Units] = PHYSIOLOGICAL
     gate_indices: ClassVar[tuple[int, ...]] = tuple(range(7, 19))
 
     def __post_init__(self):

@@ -102,7 +102,7 @@ def run(
         per_chunk = _count(float(chunk), unit_time, "chunk", what)
 
     ts, snapshots, traces, ecgs = [], [], [], []
-    y, t_act = initial_state, activation_times
+    y, t_act, tracked = initial_state, activation_times, None
     last = None
     bar = tqdm(
         total=t_end - t0,
@@ -127,10 +127,11 @@ def run(
                 t0=t_a,
                 initial_state=y,
                 activation_times=t_act,
+                tracked=tracked,
                 throw=False,
                 **simulate_kwargs,
             )
-            y, t_act = last.final_state, last.activation_times
+            y, t_act, tracked = last.final_state, last.activation_times, last.tracked
             drop = 0 if done == 0 else 1  # a later chunk's first frame repeats the last one
             ts.append(np.asarray(last.ts)[drop:])
             traces.append(np.asarray(last.traces)[..., drop:])
@@ -166,6 +167,10 @@ def run(
         result=last.result,
         saved_states=last.saved_states,
         probes=last.probes,
+        grid=last.grid,
+        units=last.units,
+        model=last.model,
+        tracked=last.tracked,
     )
 
 

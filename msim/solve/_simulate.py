@@ -228,6 +228,9 @@ def _core(
         result=result,
         saved_states=plan.saved_names,
         probes=plan.probes,
+        grid=problem.grid,
+        units=cell.units,
+        model=type(cell).__name__,
     )
     if plan.throw:
         # On every output, so the check cannot be dropped whichever of them the caller uses.

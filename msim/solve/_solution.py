@@ -5,6 +5,8 @@ import numpy as np
 
 from .._convert import flag, real, sequence
 from .._types import Array
+from .._units import DIMENSIONLESS, Units
+from ..tissue import Grid
 from ._results import RESULTS
 
 
@@ -107,6 +109,11 @@ class Solution(eqx.Module):
             ``RESULTS.successful``, ``RESULTS.nan`` or ``RESULTS.unstable``.
         saved_states: names of the saved states, in the order of the ``n_saved`` axis.
         probes: the probe indices, in the order of the ``n_probes`` axis.
+        grid: the `msim.Grid` simulated (spacing, mask, periodicity), for plots and files.
+        units: the `msim.Units` of the model (time, voltage, length).
+        model: the cell model's class name.
+        tracked: what the `Save.trackers` recorded, ``{tracker name: its result}`` (see
+            `msim.observe`); empty when none were asked for.
     """
 
     # Frames: device arrays from `simulate`, NumPy arrays in host memory from `run`.
@@ -121,6 +128,10 @@ class Solution(eqx.Module):
     result: RESULTS
     saved_states: tuple[str, ...] = eqx.field(static=True)
     probes: tuple[tuple[int, ...], ...] = eqx.field(static=True)
+    grid: Grid | None = eqx.field(static=True, default=None)
+    units: Units = eqx.field(static=True, default=DIMENSIONLESS)
+    model: str | None = eqx.field(static=True, default=None)
+    tracked: dict = eqx.field(default_factory=dict)
 
     @property
     def successful(self) -> Array:
