@@ -136,7 +136,7 @@ def sample(
 ) -> Design:
     """``n`` members sampled over ``ranges`` by ``method``, through `scipy.stats.qmc`.
 
-    Methods:
+    Sampling methods:
         ``"sobol"``: a scrambled Sobol' sequence (`qmc.Sobol`; best with ``n`` a power of 2,
         and scipy warns otherwise); ``"latin_hypercube"``: `qmc.LatinHypercube`;
         ``"random"``: independent uniform points (`numpy.random.default_rng`).
