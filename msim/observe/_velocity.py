@@ -1,7 +1,9 @@
 r"""Conduction velocity from activation-time maps, as smooth functions of the times."""
 
+import dataclasses
 from collections.abc import Sequence
 
+import jax
 import jax.lax as lax
 import jax.numpy as jnp
 import numpy as np
@@ -82,13 +84,24 @@ def conduction_velocity(
                 f"mask must be a boolean array of shape {t.shape}, got {mask.dtype}{mask.shape}."
             )
         valid = valid & mask
+    gradient, ok = _time_gradient(t, h, valid)
+    squared = sum(g**2 for g in gradient)
+    # Double `where` again: 1/sqrt(0) would make the gradient of the unselected branch NaN.
+    return jnp.where(ok, 1.0 / jnp.sqrt(jnp.where(ok, squared, 1.0)), jnp.nan)
+
+
+def _time_gradient(t: Array, h: tuple[float, ...], valid: Array) -> tuple[list[Array], Array]:
+    """The activation-time gradient per axis (see `conduction_velocity`), and where it is
+    defined and nonzero."""
     # Zero the invalid times before differencing: a NaN must not reach even the unselected
     # branch of a `where`, or its gradient is NaN.
     t = jnp.where(valid, t, 0.0)
+    components = []
     squared = jnp.zeros_like(t)
     has_neighbour = jnp.zeros(t.shape, dtype=bool)
     for axis, h_a in enumerate(h):
         if t.shape[axis] == 1:
+            components.append(jnp.zeros_like(t))
             continue
         difference = jnp.diff(t, axis=axis) / h_a
         n = t.shape[axis]
@@ -101,11 +114,10 @@ def conduction_velocity(
         backward = jnp.where(backward_ok, _pad_one(difference, axis, before=True), 0.0)
         count = forward_ok.astype(t.dtype) + backward_ok.astype(t.dtype)
         gradient = (forward + backward) / jnp.maximum(count, 1.0)
+        components.append(gradient)
         squared = squared + gradient**2
         has_neighbour = has_neighbour | forward_ok | backward_ok
-    ok = valid & has_neighbour & (squared > 0)
-    # Double `where` again: 1/sqrt(0) would make the gradient of the unselected branch NaN.
-    return jnp.where(ok, 1.0 / jnp.sqrt(jnp.where(ok, squared, 1.0)), jnp.nan)
+    return components, valid & has_neighbour & (squared > 0)
 
 
 def mean_conduction_velocity(
@@ -113,6 +125,7 @@ def mean_conduction_velocity(
     spacing: float | Sequence[float],
     x1: Sequence[int],
     x2: Sequence[int],
+    mask: ArrayLike | None = None,
 ) -> Float[Array, ""]:
     r"""Mean conduction velocity between two cells: distance over activation delay.
 
@@ -128,6 +141,12 @@ def mean_conduction_velocity(
         spacing: cell size ``h``, one value or one per axis, in the model's length unit.
         x1: grid index of the first cell (e.g. near the stimulus).
         x2: grid index of the second cell.
+        mask: optional boolean tissue mask (`msim.Grid.mask`); an end cell outside it raises.
+
+    Raises:
+        ValueError: an end cell outside ``mask``, or, when the times are concrete (not traced
+            inside ``jit`` or ``grad``), an end cell that never activated; traced times give
+            NaN there instead.
 
     Returns:
         The speed in length/time of the inputs (mm/ms = m/s for physiological models).
@@ -148,7 +167,140 @@ def mean_conduction_velocity(
             raise ValueError(f"cell {index} is not an index into the map of shape {t.shape}.")
     if i1 == i2:
         raise ValueError("x1 and x2 are the same cell: the velocity needs two distinct cells.")
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.shape != t.shape or mask.dtype != np.bool_:
+            raise ValueError(
+                f"mask must be a boolean array of shape {t.shape}, got {mask.dtype}{mask.shape}."
+            )
+        for name, index in (("x1", i1), ("x2", i2)):
+            if not mask[index]:
+                raise ValueError(
+                    f"{name} = {index} is outside the tissue mask: the velocity needs two tissue "
+                    "cells; choose end cells inside the mask."
+                )
+    if not isinstance(t, jax.core.Tracer):
+        for name, index in (("x1", i1), ("x2", i2)):
+            if not np.isfinite(float(t[index])):
+                raise ValueError(
+                    f"{name} = {index} never activated (its activation time is NaN): the wave "
+                    "did not reach it, or it is outside the tissue; choose cells the wave "
+                    "reaches."
+                )
     distance = float(
         np.sqrt(sum(((a - b) * h_a) ** 2 for a, b, h_a in zip(i2, i1, h, strict=True)))
     )
     return distance / (t[i2] - t[i1])
+
+
+def stimulated_cells(problem, margin: int = 0) -> np.ndarray:
+    """The cells that any of ``problem``'s stimuli covers, grown by ``margin`` cells (faces):
+    a boolean array of the grid's shape. Inside them activation is simultaneous, so local
+    velocities there are meaningless (arbitrarily large): leave them out of velocity maps
+    (``conduction_velocity(..., mask=~stimulated_cells(problem, 2))``)."""
+    from scipy import ndimage
+
+    if isinstance(margin, bool) or not isinstance(margin, int | np.integer) or margin < 0:
+        raise ValueError(f"margin must be a non-negative integer of cells, got {margin!r}.")
+    masks = np.asarray(problem.stimulus_masks) > 0
+    covered = masks.any(axis=0) if len(masks) else np.zeros(problem.grid.shape, bool)
+    if margin:
+        covered = ndimage.binary_dilation(covered, iterations=int(margin))
+    return covered
+
+
+@dataclasses.dataclass(frozen=True)
+class VelocitySummary:
+    """Conduction velocity summarised over the tissue, in length/time of the inputs (m/s
+    for mm and ms).
+
+    Attributes:
+        median, p5, p95: over the cells used.
+        longitudinal: median over the cells whose propagation direction lies within ``cone``
+            of the fibre direction (NaN when there is no fibre direction or no such cell).
+        transverse: the same within ``cone`` of the perpendicular (in 3D: of the plane
+            normal to the fibres).
+        cells: how many cells the summary used.
+    """
+
+    median: float
+    p5: float
+    p95: float
+    longitudinal: float
+    transverse: float
+    cells: int
+
+
+def velocity_summary(
+    activation_times,
+    problem,
+    *,
+    exclude_stimulated: bool = True,
+    margin: int = 2,
+    direction=None,
+    cone: float | int = 20.0,
+) -> VelocitySummary:
+    """Summary of the local conduction velocity of one activation map (NumPy, offline).
+
+    Cells are used where `conduction_velocity` is defined, inside the grid's mask, and away
+    from the stimuli (``exclude_stimulated``: `stimulated_cells` grown by ``margin`` cells).
+    Along and across the fibres: the propagation direction of a cell is the unit gradient of
+    the activation time; the fibre direction is ``direction`` (``(ndim,)`` or
+    ``(ndim, *grid)``) or, by default, that of the problem's `msim.tissue.Fibres` (none for
+    isotropic tissue). ``cone`` in degrees.
+    """
+    t = np.asarray(activation_times, dtype=float)
+    grid = problem.grid
+    if t.shape != grid.shape:
+        raise ValueError(
+            f"activation_times has shape {t.shape} but the problem's grid is {grid.shape}."
+        )
+    if not 0 < float(cone) < 45:
+        raise ValueError(f"cone must be between 0 and 45 degrees, got {cone}.")
+    valid = np.isfinite(t) & grid.mask_array()
+    if exclude_stimulated:
+        valid &= ~stimulated_cells(problem, margin)
+    h = grid.spacing
+    tj = jnp.asarray(t)
+    components, ok = _time_gradient(tj, h, jnp.asarray(valid))
+    g = np.stack([np.asarray(c) for c in components])
+    ok = np.asarray(ok)
+    if not ok.any():
+        raise ValueError(
+            "no cell has a defined velocity: the map is empty once never-activated, masked and "
+            "stimulated cells are left out (lower margin, or check that the wave propagated)."
+        )
+    norm = np.sqrt((g**2).sum(axis=0))
+    speed = np.where(ok, 1.0 / np.where(ok, norm, 1.0), np.nan)[ok]
+    if direction is None:
+        from ..tissue import Fibres
+
+        conductivity = getattr(problem, "conductivity", None)
+        direction = conductivity.direction if isinstance(conductivity, Fibres) else None
+    longitudinal = transverse = float("nan")
+    if direction is not None:
+        f = np.asarray(direction, dtype=float)
+        if f.shape == (grid.ndim,):
+            f = f.reshape(grid.ndim, *([1] * grid.ndim)) * np.ones((1, *grid.shape))
+        if f.shape != (grid.ndim, *grid.shape):
+            raise ValueError(
+                f"direction has shape {f.shape}; expected ({grid.ndim},) or "
+                f"({grid.ndim}, *{grid.shape})."
+            )
+        f = f / np.linalg.norm(f, axis=0, keepdims=True)
+        cosine = np.abs((g * f).sum(axis=0)) / np.where(norm > 0, norm, 1.0)
+        cosine = cosine[ok]
+        along = cosine >= np.cos(np.radians(float(cone)))
+        across = cosine <= np.sin(np.radians(float(cone)))
+        if along.any():
+            longitudinal = float(np.median(speed[along]))
+        if across.any():
+            transverse = float(np.median(speed[across]))
+    return VelocitySummary(
+        median=float(np.median(speed)),
+        p5=float(np.percentile(speed, 5)),
+        p95=float(np.percentile(speed, 95)),
+        longitudinal=longitudinal,
+        transverse=transverse,
+        cells=int(ok.sum()),
+    )

@@ -103,6 +103,7 @@ def run(
 
     ts, snapshots, traces, ecgs = [], [], [], []
     y, t_act, tracked = initial_state, activation_times, None
+    joined = None  # the trackers' results over the chunks so far
     last = None
     bar = tqdm(
         total=t_end - t0,
@@ -131,7 +132,9 @@ def run(
                 throw=False,
                 **simulate_kwargs,
             )
-            y, t_act, tracked = last.final_state, last.activation_times, last.tracked
+            y, t_act = last.final_state, last.activation_times
+            joined = _join(joined, last.tracked)
+            tracked = last.tracked
             drop = 0 if done == 0 else 1  # a later chunk's first frame repeats the last one
             ts.append(np.asarray(last.ts)[drop:])
             traces.append(np.asarray(last.traces)[..., drop:])
@@ -170,8 +173,20 @@ def run(
         grid=last.grid,
         units=last.units,
         model=last.model,
-        tracked=last.tracked,
+        tracked=joined if joined is not None else {},
     )
+
+
+def _join(joined: dict | None, new: dict) -> dict:
+    """The trackers' results of the chunks so far joined with the next chunk's: results with
+    per-frame records (`msim.observe.TipTrack`) concatenate them; the others are carries,
+    complete in the last chunk's."""
+    if joined is None:
+        return dict(new)
+    return {
+        name: joined[name].join(new[name]) if hasattr(joined[name], "join") else new[name]
+        for name in new
+    }
 
 
 def _failure_message(sol: Solution, t_a: float, every: float, save: Save) -> str:

@@ -12,6 +12,7 @@ import numpy as np
 from .._convert import concrete, flag, real
 from .._types import Array, ArrayLike
 from ..observe import first_crossing
+from ..observe._trackers import bind as bind_trackers
 from ._diffusion import AbstractDiffusion, ExplicitDiffusion
 from ._gradient import AbstractGradient, AutoMode
 from ._loop import scan_blocks
@@ -37,6 +38,7 @@ class _Plan:
     snapshots: bool
     probes: tuple[tuple[int, ...], ...]
     threshold: float | None  # None: no activation tracking
+    trackers: tuple  # msim.observe trackers, bound to the problem
     block: int
     throw: bool
 
@@ -137,6 +139,7 @@ def _core(
     t0: Array | np.ndarray,
     y0: Array,
     t_act0: Array | None,
+    tracked0: tuple,
     ecg_weights: Array | None,
     plan: _Plan,
 ) -> Solution:
@@ -154,13 +157,22 @@ def _core(
 
     # Inside the loop the state is a tuple of per-state arrays (see `_reaction.States`): each
     # step reads and writes every state once, with no stacked copy between steps.
+    trackers = plan.trackers
+
     def step(carry, _):
-        states, t_act, i = carry
+        states, t_act, tracked, i = carry
         t = t0 + i.astype(t0.dtype) * dt
         new = splitting.step(react, prepared.step, t, states, dt)
         if plan.threshold is not None:
             t_act = first_crossing(t_act, states[vi], new[vi], t, dt, plan.threshold)
-        return (new, t_act, i + 1), None
+        tracked = tuple(
+            tr.step(c, states[vi], new[vi], t, dt) for tr, c in zip(trackers, tracked, strict=True)
+        )
+        return (new, t_act, tracked, i + 1), None
+
+    def track_frame(tracked, states, t):
+        pairs = [tr.frame(c, states, t) for tr, c in zip(trackers, tracked, strict=True)]
+        return tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
 
     probe_index = tuple(jnp.asarray(ix) for ix in zip(*plan.probes, strict=True))
 
@@ -187,16 +199,19 @@ def _core(
 
     def frame(carry, _):
         carry, _ = scan_blocks(step_, carry, k, block if k >= block else k)
-        states = carry[0]
+        states, t_act, tracked, i = carry
         bad = jnp.stack([~jnp.isfinite(s).all() for s in states]).any()
-        return carry, (*record(states), bad)
+        tracked, marks = track_frame(tracked, states, t0 + i.astype(t0.dtype) * dt)
+        return (states, t_act, tracked, i), (*record(states), marks, bad)
 
     outer_block = 1 if k >= block else max(1, block // k)
     states0 = unstack(y0)
-    carry0 = (states0, t_act0, jnp.zeros((), jnp.int32))
-    (states, t_act, _), (snaps, traces, ecg, bads) = scan_blocks(
+    tracked0, marks0 = track_frame(tracked0, states0, t0)
+    carry0 = (states0, t_act0, tracked0, jnp.zeros((), jnp.int32))
+    (states, t_act, tracked, _), (snaps, traces, ecg, marks, bads) = scan_blocks(
         frame, carry0, plan.n_frames, outer_block
     )
+    marks = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), marks0, marks)
 
     snap0, trace0, ecg0 = record(states0)
     if ecg0 is not None and ecg is not None:
@@ -231,6 +246,9 @@ def _core(
         grid=problem.grid,
         units=cell.units,
         model=type(cell).__name__,
+        tracked={
+            tr.name: tr.result(c, m) for tr, c, m in zip(trackers, tracked, marks, strict=True)
+        },
     )
     if plan.throw:
         # On every output, so the check cannot be dropped whichever of them the caller uses.
@@ -280,6 +298,7 @@ def simulate(
     gradient: AbstractGradient = AutoMode(),
     initial_state: ArrayLike | None = None,
     activation_times: ArrayLike | None = None,
+    tracked: dict | None = None,
     throw: bool = True,
     ecg_weights: ArrayLike | None = None,
 ) -> Solution:
@@ -314,6 +333,8 @@ def simulate(
             `ForwardMode`: how derivatives through the run are taken.
         initial_state: overrides ``problem.initial_state``, shape ``(n_states, *grid)``.
         activation_times: activation times already found (continuing a run); NaN where none.
+        tracked: the ``Solution.tracked`` of the run this one continues (with its
+            ``final_state``): the trackers of ``save`` continue from it.
         throw: raise `SimulationError` when the run fails (see above).
         ecg_weights: ``(n_electrodes, *grid)`` weights of a pseudo-ECG (see
             `msim.observe.pseudo_ecg_weights`): ``Solution.ecg[f, e]`` is the sum of the
@@ -374,6 +395,8 @@ def simulate(
                 f"*{grid.shape})."
             )
     threshold = cell.activation_threshold if save.threshold is None else float(save.threshold)
+    trackers = bind_trackers(save.trackers, problem)
+    tracked0 = _tracker_carries(trackers, tracked, problem, y0[cell.voltage_index])
     plan = _Plan(
         dt=dt,
         steps_per_frame=k,
@@ -384,6 +407,7 @@ def simulate(
         snapshots=save.snapshots,
         probes=probes,
         threshold=threshold if save.activation else None,
+        trackers=trackers,
         block=int(gradient.block(n_steps)),
         throw=throw,
     )
@@ -395,6 +419,23 @@ def simulate(
         np.asarray(t0, dtype),  # a host scalar: no device operation before the call
         y0,
         t_act0,
+        tracked0,
         ecg_weights,
         plan,
     )
+
+
+def _tracker_carries(trackers: tuple, tracked: dict | None, problem, v0: Array) -> tuple:
+    """Each tracker's starting carry: fresh, or continued from ``tracked`` (a previous
+    ``Solution.tracked``), which must then hold every tracker of this run."""
+    if tracked is None or not trackers:
+        return tuple(tr.init(problem, v0) for tr in trackers)
+    if not isinstance(tracked, dict):
+        raise TypeError(f"tracked must be a Solution.tracked dict, got {type(tracked).__name__}.")
+    missing = [tr.name for tr in trackers if tr.name not in tracked]
+    if missing:
+        raise ValueError(
+            f"tracked has no result for the tracker(s) {missing}: continue a run with the same "
+            f"Save trackers (tracked holds {sorted(tracked)})."
+        )
+    return tuple(tr.resume(tracked[tr.name]) for tr in trackers)

@@ -61,6 +61,19 @@ def _flag(name: str):
     return lambda value: flag(value, f"Save {name}")
 
 
+def _trackers(value) -> tuple:
+    from ..observe._trackers import AbstractTracker
+
+    value = (value,) if isinstance(value, AbstractTracker) else tuple(value)
+    for t in value:
+        if not isinstance(t, AbstractTracker):
+            raise TypeError(
+                "Save trackers must be msim.observe trackers such as Beats(10) or Tips(), got "
+                f"{type(t).__name__}."
+            )
+    return value
+
+
 class Save(eqx.Module):
     """What `simulate` records, all of it computed online (memory independent of the number of
     steps beyond what is asked for here).
@@ -78,6 +91,9 @@ class Save(eqx.Module):
         activation: track activation times (default). Tracking reads and writes one more
             grid-sized array per step; switch it off for the last few percent of throughput
             when activation times are not needed (``Solution.activation_times`` is then None).
+        trackers: online observables of `msim.observe` (`Beats`: every beat's activation and
+            repolarisation times, APD and cycle length per cell; `Tips`: spiral-tip
+            trajectories), each with its result in ``Solution.tracked[tracker.name]``.
     """
 
     every: float | None = eqx.field(static=True, default=None, converter=_every)
@@ -86,6 +102,7 @@ class Save(eqx.Module):
     snapshots: bool = eqx.field(static=True, default=True, converter=_flag("snapshots"))
     threshold: float | None = eqx.field(static=True, default=None, converter=_threshold)
     activation: bool = eqx.field(static=True, default=True, converter=_flag("activation"))
+    trackers: tuple = eqx.field(static=True, default=(), converter=_trackers)
 
 
 class Solution(eqx.Module):
