@@ -3,6 +3,8 @@
 import json
 import os
 
+import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -83,10 +85,105 @@ def test_the_file_is_plain_npz_without_pickle(tmp_path, solution):
         assert set(archive.files) == {*FIELDS, "nan_time", "result", "msim_header"}
         header = json.loads(str(archive["msim_header"][()]))
     assert header["format"] == "msim.solution"
-    assert header["version"] == 2
+    assert header["version"] == 3
     assert header["saved_states"] == ["u", "v"]
     assert header["probes"] == [[1, 1], [4, 3]]
     assert header["metadata"] == {"model": "AlievPanfilov"}
+    # What the solution knows of itself is recorded without the caller passing it.
+    assert header["grid"] == {
+        "shape": [6, 5],
+        "spacing": [0.5, 0.5],
+        "periodic": [False, False],
+        "masked": False,
+    }
+    assert header["model"] == "AlievPanfilov"
+    assert header["units"] == {
+        "time": "model units",
+        "voltage": "model units",
+        "length": "model units",
+    }
+    assert header["tracked"] == {}
+
+
+def test_grid_model_units_and_trackers_come_back(tmp_path):
+    """A run on a masked grid with both trackers: load_solution restores the grid (spacing,
+    mask, periodicity), model, units and the trackers' results as msim.observe's classes."""
+    mask = np.ones((7, 6), bool)
+    mask[5:, 4:] = False
+    grid = msim.Grid((7, 6), (0.4, 0.5), mask=mask, periodic=(True, False))
+    stim = msim.Stimulus(msim.regions.box((0.0, 0.0), (1.0, 3.0)), amplitude=1.0)
+    problem = msim.Monodomain(msim.cells.AlievPanfilov(), grid, 1.0, stimulus=stim)
+    trackers = [msim.observe.Beats(2), msim.observe.Tips(3)]
+    save = msim.Save(every=0.5, probes=[(2, 2)], trackers=trackers)
+    solution = msim.simulate(problem, 2.0, 0.05, save)
+    loaded, _ = msim.io.load_solution(msim.io.save_solution(tmp_path / "r.npz", solution))
+    assert loaded.grid == grid and loaded.grid is not None
+    np.testing.assert_array_equal(loaded.grid.mask, mask)
+    assert (loaded.model, loaded.units) == ("AlievPanfilov", msim.cells.AlievPanfilov.units)
+    beats, tips = loaded.tracked["beats"], loaded.tracked["tips"]
+    assert isinstance(beats, msim.observe.BeatTimes) and isinstance(tips, msim.observe.TipTrack)
+    assert beats.level == 0.9
+    for name in ("beats", "tips"):
+        for a, b in zip(
+            jax.tree.leaves(solution.tracked[name]),
+            jax.tree.leaves(loaded.tracked[name]),
+            strict=True,
+        ):
+            assert np.asarray(a).dtype == np.asarray(b).dtype
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # The restored results work as the originals do.
+    np.testing.assert_array_equal(
+        np.asarray(beats.apd(0)), np.asarray(solution.tracked["beats"].apd(0))
+    )
+    assert np.isfinite(np.asarray(beats.activation_map(0))).any()
+
+
+def test_a_version_2_file_still_loads(tmp_path, solution):
+    """Files written before grids, units and trackers were recorded load without them."""
+    path = msim.io.save_solution(tmp_path / "r.npz", solution, {"run": 1})
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    header = json.loads(str(arrays["msim_header"][()]))
+    for key in ("grid", "model", "units", "tracked"):
+        del header[key]
+    header["version"] = 2
+    arrays["msim_header"] = np.asarray(json.dumps(header))
+    np.savez(path, **arrays)
+    loaded, metadata = msim.io.load_solution(path)
+    assert_same(solution, loaded)
+    assert (loaded.grid, loaded.model, loaded.units, loaded.tracked) == (
+        None,
+        None,
+        msim.Units(),
+        {},
+    )
+    assert metadata == {"run": 1}
+    # A version 2 file does not hold the arrays of version 3.
+    np.savez(path, **arrays, mask=np.ones((6, 5), bool))
+    with pytest.raises(ValueError, match=r"arrays msim does not write: \['mask'\]"):
+        msim.io.load_solution(path)
+
+
+def test_results_of_other_trackers(tmp_path, solution):
+    """A tracker result of a class msim does not know is stored field by field and read back
+    as a dict; one that is not a module of arrays is refused when saving."""
+
+    class Count(eqx.Module):
+        n: jax.Array
+        label: str = eqx.field(static=True)
+
+    odd = eqx.tree_at(lambda s: s.tracked, solution, {"count": Count(jnp.arange(3), "x")})
+    loaded, _ = msim.io.load_solution(msim.io.save_solution(tmp_path / "r.npz", odd))
+    assert set(loaded.tracked) == {"count"}
+    assert loaded.tracked["count"]["label"] == "x"
+    np.testing.assert_array_equal(np.asarray(loaded.tracked["count"]["n"]), np.arange(3))
+    bad = eqx.tree_at(lambda s: s.tracked, solution, {"count": (1, 2)})
+    with pytest.raises(TypeError, match=r"not an equinox\.Module"):
+        msim.io.save_solution(tmp_path / "bad.npz", bad)
+    bad = eqx.tree_at(lambda s: s.tracked, solution, {"count": Count(jnp.arange(3), ["x"])})
+    with pytest.raises(TypeError, match="static field 'label' holds a list"):
+        msim.io.save_solution(tmp_path / "bad.npz", bad)
+    assert sorted(os.listdir(tmp_path)) == ["r.npz"]
 
 
 def test_overwrite_is_atomic(tmp_path, solution):

@@ -19,10 +19,36 @@ import msim.io
 GRID = (8, 8)  # snapshots of 5 x 2 x 8 x 8 float64: 5 kB, more than zipfile reads at once
 
 
+def _tracked(rng, frames: int) -> dict:
+    """Tracker results of both kinds msim restores, with random contents."""
+    beats = msim.observe.BeatTimes(
+        activation=jnp.asarray(rng.uniform(size=(2, *GRID))),
+        repolarisation=jnp.asarray(rng.uniform(size=(2, *GRID))),
+        n_beats=jnp.asarray(rng.integers(0, 4, size=GRID), jnp.int32),
+        last=jnp.asarray(rng.uniform(size=GRID)),
+        previous=jnp.full(GRID, jnp.nan),
+        v_rest=jnp.asarray(rng.normal(size=GRID)),
+        v_peak=jnp.asarray(rng.normal(size=GRID)),
+        armed=jnp.asarray(rng.uniform(size=GRID) > 0.5),
+        level=0.9,
+    )
+    tips = msim.observe.TipTrack(
+        positions=jnp.asarray(rng.uniform(size=(frames, 3, 2))),
+        charges=jnp.asarray(rng.integers(-1, 2, size=(frames, 3)), jnp.int32),
+        counts=jnp.asarray(rng.integers(0, 3, size=frames), jnp.int32),
+        times=jnp.linspace(0.0, 1.0, frames),
+        previous=jnp.asarray(rng.normal(size=GRID)),
+    )
+    return {"beats": beats, "tips": tips}
+
+
 def _solution() -> msim.Solution:
-    """A Solution with every field, built directly (no simulation, nothing to compile)."""
+    """A Solution with every field, grid (with a mask), units, model and tracker results,
+    built directly (no simulation, nothing to compile)."""
     rng = np.random.default_rng(0)
     frames = 5
+    mask = np.ones(GRID, bool)
+    mask[5:, :2] = False
     return msim.Solution(
         ts=jnp.linspace(0.0, 1.0, frames),
         snapshots=jnp.asarray(rng.normal(size=(frames, 2, *GRID))),
@@ -35,6 +61,10 @@ def _solution() -> msim.Solution:
         result=msim.RESULTS.successful,
         saved_states=("u", "v"),
         probes=((1, 1), (7, 6)),
+        grid=msim.Grid(GRID, (0.25, 0.5), mask=mask, periodic=(False, True)),
+        units=msim.Units(time="ms", voltage="1", length="mm"),
+        model="BuenoOrovio",
+        tracked=_tracked(rng, frames),
     )
 
 
@@ -55,6 +85,15 @@ def assert_same(a: msim.Solution, b: msim.Solution) -> None:
         np.testing.assert_array_equal(np.asarray(getattr(a, name)), np.asarray(getattr(b, name)))
     np.testing.assert_array_equal(np.asarray(a.result._value), np.asarray(b.result._value))
     assert (a.saved_states, a.probes) == (b.saved_states, b.probes)
+    assert (a.grid, a.units, a.model) == (b.grid, b.units, b.model)
+    assert a.tracked.keys() == b.tracked.keys()
+    for name in a.tracked:
+        x, y = a.tracked[name], b.tracked[name]
+        assert type(x) is type(y), name
+        for u, v in zip(jax.tree.leaves(x), jax.tree.leaves(y), strict=True):
+            assert np.asarray(u).dtype == np.asarray(v).dtype, name
+            np.testing.assert_array_equal(np.asarray(u), np.asarray(v), err_msg=name)
+        assert jax.tree.structure(x) == jax.tree.structure(y), name  # static fields too
 
 
 def _entry_spans(data: bytes) -> list[tuple[int, int]]:
@@ -190,6 +229,59 @@ def _rewrite(path, header=None, **arrays):
         ({}, {"result": np.zeros(2, np.int32)}, r"'result' has 1 axes"),
         ({}, {"extra": np.zeros(2)}, r"arrays msim does not write: \['extra'\]"),
         ({}, {"msim_header": np.zeros(2)}, "'msim_header' entry is not a string"),
+        # The grid, units, model and tracker results (version 3).
+        ({"grid": None}, {}, "holds a 'mask' but its header has no grid"),
+        ({"grid": [8, 8]}, {}, "grid .* is not a grid description"),
+        (
+            {"grid": {"shape": [8, 7], "spacing": [1, 1], "periodic": [0, 0], "masked": True}},
+            {},
+            r"grid shape \[8, 7\] is not the grid \(8, 8\) of 'final_state'",
+        ),
+        (
+            {"grid": {"shape": [8, 8], "spacing": [-1, 1], "periodic": [0, 0], "masked": True}},
+            {},
+            "periodic .* is not a list of flags",
+        ),
+        (
+            {"grid": {"shape": [8, 8], "spacing": [-1, 1], "masked": True, "periodic": [True] * 2}},
+            {},
+            r"its grid is not valid \(Grid spacing must be positive",
+        ),
+        (
+            {
+                "grid": {
+                    "shape": [8, 8],
+                    "spacing": ["1", 1],
+                    "masked": True,
+                    "periodic": [True] * 2,
+                }
+            },
+            {},
+            "spacing .* is not a list of numbers",
+        ),
+        ({}, {"mask": DROP}, "says the grid has a mask but there is no 'mask' array"),
+        ({}, {"mask": np.ones((8, 8))}, r"'mask' is float64 of shape \(8, 8\), not bool"),
+        ({}, {"mask": np.ones((8, 7), bool)}, r"'mask' is bool of shape \(8, 7\)"),
+        ({"units": {"time": "ms"}}, {}, "units .* are not the units of"),
+        ({"units": {"time": "ms", "voltage": 1, "length": "mm"}}, {}, "are not the units of"),
+        ({"model": 3}, {}, "model 3 is not a name"),
+        ({"grid": DROP}, {}, r"header is incomplete \(no \['grid'\]\)"),
+        ({"tracked": []}, {}, "tracker description is not a dict"),
+        ({"tracked": {"beats": {"class": "BeatTimes"}}}, {}, "description of tracker 'beats' is"),
+        (
+            {},
+            {"tracked/beats/activation": np.zeros((2, 8, 7))},
+            r"tracker 'beats''s 'activation' has shape \(2, 8, 7\)",
+        ),
+        (
+            {},
+            {"tracked/beats/repolarisation": np.zeros((3, 8, 8))},
+            r"'repolarisation' has shape \(3, 8, 8\), which disagrees",
+        ),
+        ({}, {"tracked/beats/n_beats": np.zeros((8, 8))}, "'n_beats' has dtype float64"),
+        ({}, {"tracked/tips/counts": np.zeros(4, np.int32)}, r"'counts' has shape \(4,\)"),
+        ({}, {"tracked/tips/positions": DROP}, "tracker 'tips' has no array 'positions'"),
+        ({}, {"tracked/tips/extra": np.zeros(2)}, "tracker arrays that its description does not"),
     ],
 )
 def test_header_that_disagrees_with_the_arrays(tmp_path, saved, header, arrays, message):

@@ -1,5 +1,6 @@
 """Result files: a `Solution` and a description of the run, in one NumPy ``.npz`` archive."""
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -14,19 +15,32 @@ import numpy as np
 from .._archive import ArchiveError, read_npz
 from .._atomic import atomic_write
 from .._types import Array
+from .._units import DIMENSIONLESS, Units
 from ..solve import RESULTS, Solution
+from ..tissue import Grid
+from ._tracked import (
+    PREFIX as _TRACKED,
+    TrackedError,
+    decode as decode_tracked,
+    encode as encode_tracked,
+)
 
 FORMAT = "msim.solution"
 """The value of the header's ``format`` key: marks a file as an msim result."""
 
-VERSION = 2
-"""The newest result-file layout this msim writes and reads (2 added ``result``, the run's
-`msim.RESULTS` code; version 1 files read with it derived from ``nan_time``)."""
+VERSION = 3
+"""The newest result-file layout this msim writes and reads. 2 added ``result``, the run's
+`msim.RESULTS` code (version 1 files read with it derived from ``nan_time``); 3 added the
+solution's grid (shape, spacing, periodicity and the ``mask`` array), model name, units and
+tracker results (``tracked/<name>/<field>`` arrays). Files of versions 1 and 2 read with no
+grid, no model, dimensionless units and no tracker results."""
 
 _HEADER = "msim_header"
 _ARRAYS = ("ts", "traces", "final_state", "final_time", "nan_time")
 _OPTIONAL = ("snapshots", "activation_times", "ecg")  # None in a Solution: absent from the file
 _HEADER_KEYS = {"format", "version", "saved_states", "probes", "metadata"}
+_HEADER_KEYS_3 = _HEADER_KEYS | {"grid", "model", "units", "tracked"}  # version 3 on
+_MASK = "mask"  # the grid's mask, when it has one (version 3 on)
 
 
 def _json_default(x: Any) -> Any:
@@ -48,10 +62,14 @@ def save_solution(
 ) -> pathlib.Path:
     """Write ``solution`` and ``metadata`` to the result file ``path`` (a NumPy ``.npz``).
 
-    The archive holds every array field of the `Solution` under its own name (``snapshots``
-    and ``activation_times`` only when the solution has them), and one 0-d unicode array,
-    ``msim_header``, with a JSON document: the format marker and version, the static fields
-    (``saved_states``, ``probes``) and ``metadata``. Nothing is pickled; `load_solution`
+    The archive holds every array field of the `Solution` under its own name (``snapshots``,
+    ``activation_times`` and ``ecg`` only when the solution has them), the grid's ``mask``
+    when it has one, the trackers' results as ``tracked/<name>/<field>``, and one 0-d unicode
+    array, ``msim_header``, with a JSON document: the format marker and version, the static
+    fields (``saved_states``, ``probes``), the grid (shape, spacing in the model's length
+    unit, periodicity), the model's class name and `msim.Units`, a description of each
+    tracker result (its class and static fields) and ``metadata``. All of it comes from the
+    solution itself: the caller passes nothing for it. Nothing is pickled; `load_solution`
     reads it back with ``allow_pickle=False``.
 
     The file is written atomically (to a temporary file in the same folder, then renamed over
@@ -61,22 +79,40 @@ def save_solution(
         path: the file to write, conventionally ending in ``.npz`` (used exactly as given).
         solution: what `msim.simulate` or `msim.run` returned (a ``vmap``ped solution, with
             leading batch axes, is stored as it is).
-        metadata: a JSON-compatible description of the run, e.g. the model name and
-            parameters, grid shape and spacing, ``dt``, the stimulus protocol. Numbers, strings,
-            booleans, None, lists, dicts and NumPy/JAX arrays (stored as nested lists).
+        metadata: a JSON-compatible description of the run, e.g. the model's parameters,
+            ``dt``, the stimulus protocol, a configuration. Numbers, strings, booleans, None,
+            lists, dicts and NumPy/JAX arrays (stored as nested lists).
 
     Returns:
         The path written.
+
+    Raises:
+        TypeError: ``solution`` is not a `Solution`, ``metadata`` not a dict or not
+            JSON-compatible, or a tracker result holds something other than arrays and plain
+            static values.
     """
     if not isinstance(solution, Solution):
         raise TypeError(f"solution must be an msim.Solution, got {type(solution).__name__}.")
     if metadata is not None and not isinstance(metadata, Mapping):
         raise TypeError(f"metadata must be a dict (or None), got {type(metadata).__name__}.")
+    tracked, tracked_arrays = encode_tracked(solution.tracked)
+    grid = solution.grid
     header = {
         "format": FORMAT,
         "version": VERSION,
         "saved_states": list(solution.saved_states),
         "probes": [list(p) for p in solution.probes],
+        "grid": None
+        if grid is None
+        else {
+            "shape": list(grid.shape),
+            "spacing": list(grid.spacing),
+            "periodic": list(grid.periodic),
+            "masked": grid.mask is not None,
+        },
+        "model": solution.model,
+        "units": dataclasses.asdict(solution.units),
+        "tracked": tracked,
         "metadata": {} if metadata is None else dict(metadata),
     }
     text = json.dumps(header, default=_json_default, allow_nan=True)
@@ -85,6 +121,9 @@ def save_solution(
     for name in _OPTIONAL:
         if getattr(solution, name) is not None:
             arrays[name] = np.asarray(getattr(solution, name))
+    if grid is not None and grid.mask is not None:
+        arrays[_MASK] = np.asarray(grid.mask)
+    arrays.update(tracked_arrays)
     path = pathlib.Path(path)
     with atomic_write(path) as f:
         # (pyright reads the ** as possibly filling savez's allow_pickle flag; no key does.)
@@ -131,8 +170,16 @@ def load_solution(path: str | os.PathLike) -> tuple[Solution, dict[str, Any]]:
     with the axes of ``traces`` and ``snapshots``, the frame count of ``ts`` with every
     per-frame array, the grid of ``final_state`` with ``snapshots``, ``activation_times`` and
     the probe indices, the batch axes of ``nan_time`` with every array; arrays must be
-    floating point and result codes msim's. Version 1 files (before result codes) are checked
-    alike, without the ``result`` array.
+    floating point and result codes msim's; the grid's shape with ``final_state`` and its
+    mask; each tracker result's fields with its class, the grid and the batch axes. Files of
+    versions 1 and 2 (before grids, units and trackers were recorded) load with
+    ``grid=None``, ``model=None``, dimensionless units and no tracker results; version 1
+    files (before result codes) are checked alike, without the ``result`` array.
+
+    The solution comes back with its ``grid`` (spacing, mask, periodicity), ``units``,
+    ``model`` and ``tracked``: results of `msim.observe.BeatTimes` and
+    `msim.observe.TipTrack` as themselves; a result of another tracker class as a dict of
+    its fields (arrays and static values).
 
     Args:
         path: the ``.npz`` file.
@@ -171,15 +218,30 @@ def load_solution(path: str | os.PathLike) -> tuple[Solution, dict[str, Any]]:
             f"{path} was written by a newer msim (result format version {version}); this "
             f"msim reads versions up to {VERSION}. Upgrade msim to read it."
         )
-    saved_states, probes, metadata = _header_fields(path, header)
+    saved_states, probes, metadata = _header_fields(path, header, version)
     required = (*_ARRAYS, "result") if version >= 2 else _ARRAYS
     missing = [name for name in required if name not in arrays]
     if missing:
         raise _not_a_result(path, f"the arrays {missing} are missing")
+    tracked_arrays, mask = {}, None
+    if version >= 3:  # (in older files these entries are unknown, and refused below)
+        tracked_arrays = {k: arrays.pop(k) for k in list(arrays) if k.startswith(_TRACKED)}
+        mask = arrays.pop(_MASK, None)
     unknown = sorted(set(arrays) - {*required, *_OPTIONAL})
     if unknown:
         raise _not_a_result(path, f"it holds arrays msim does not write: {unknown}")
     _check_layout(path, arrays, saved_states, probes)
+    batch = arrays["nan_time"].shape
+    grid_shape = arrays["final_state"].shape[len(batch) + 1 :]
+    if version >= 3:
+        grid = _grid(path, header["grid"], mask, grid_shape)
+        model, units = _model_and_units(path, header["model"], header["units"])
+        try:
+            tracked = decode_tracked(header["tracked"], tracked_arrays, batch, grid_shape)
+        except TrackedError as e:
+            raise _disagree(path, e.why) from None
+    else:
+        grid, model, units, tracked = None, None, DIMENSIONLESS, {}
     if version >= 2:
         code = arrays.pop("result")
         if code.dtype.kind not in "iu" or not np.isin(code, range(len(RESULTS))).all():
@@ -207,18 +269,76 @@ def load_solution(path: str | os.PathLike) -> tuple[Solution, dict[str, Any]]:
         result=result,
         saved_states=saved_states,
         probes=probes,
+        grid=grid,
+        units=units,
+        model=model,
+        tracked=tracked,
     )
     return solution, metadata
 
 
+def _grid(
+    path: pathlib.Path, entry: Any, mask: np.ndarray | None, shape: tuple[int, ...]
+) -> Grid | None:
+    """The header's grid (None: the solution had none), checked against the arrays' grid."""
+    if entry is None:
+        if mask is not None:
+            raise _disagree(path, "it holds a 'mask' but its header has no grid")
+        return None
+    if not isinstance(entry, dict) or set(entry) != {"shape", "spacing", "periodic", "masked"}:
+        raise _not_a_result(path, f"its header's grid {entry!r} is not a grid description")
+    if entry["shape"] != list(shape):
+        raise _disagree(
+            path,
+            f"the header's grid shape {entry['shape']} is not the grid {shape} of 'final_state'",
+        )
+    if entry["masked"] is not (mask is not None):
+        raise _disagree(
+            path,
+            "the header says the grid has a mask but there is no 'mask' array"
+            if entry["masked"]
+            else "it holds a 'mask' but the header says the grid has none",
+        )
+    if mask is not None and (mask.dtype != np.bool_ or mask.shape != shape):
+        raise _disagree(path, f"its 'mask' is {mask.dtype} of shape {mask.shape}, not bool {shape}")
+    spacing, periodic = entry["spacing"], entry["periodic"]
+    if not isinstance(spacing, list) or not all(
+        isinstance(h, int | float) and not isinstance(h, bool) for h in spacing
+    ):
+        raise _not_a_result(path, f"its header's grid spacing {spacing!r} is not a list of numbers")
+    if not isinstance(periodic, list) or not all(isinstance(p, bool) for p in periodic):
+        raise _not_a_result(path, f"its header's grid periodic {periodic!r} is not a list of flags")
+    try:
+        return Grid(tuple(shape), spacing, mask=mask, periodic=periodic)
+    except (TypeError, ValueError) as e:
+        raise _disagree(path, f"its grid is not valid ({e})") from None
+
+
+def _model_and_units(path: pathlib.Path, model: Any, units: Any) -> tuple[str | None, Units]:
+    if model is not None and not isinstance(model, str):
+        raise _not_a_result(path, f"its header's model {model!r} is not a name")
+    names = {f.name for f in dataclasses.fields(Units)}
+    if (
+        not isinstance(units, dict)
+        or set(units) != names
+        or not all(isinstance(u, str) for u in units.values())
+    ):
+        raise _not_a_result(
+            path, f"its header's units {units!r} are not the units of {sorted(names)}"
+        )
+    return model, Units(**units)
+
+
 def _header_fields(
-    path: pathlib.Path, header: dict[str, Any]
+    path: pathlib.Path, header: dict[str, Any], version: int
 ) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...], dict[str, Any]]:
-    """The header's ``saved_states``, ``probes`` and ``metadata``, each checked for type."""
-    missing = sorted(_HEADER_KEYS - set(header))
+    """The header's ``saved_states``, ``probes`` and ``metadata``, each checked for type (and
+    every key of the header's version present)."""
+    keys = _HEADER_KEYS_3 if version >= 3 else _HEADER_KEYS
+    missing = sorted(keys - set(header))
     if missing:
         raise _not_a_result(path, f"its header is incomplete (no {missing})")
-    unknown = sorted(set(header) - _HEADER_KEYS)
+    unknown = sorted(set(header) - keys)
     if unknown:
         raise _not_a_result(path, f"its header has keys msim does not write: {unknown}")
     states, probes, metadata = header["saved_states"], header["probes"], header["metadata"]
@@ -250,7 +370,7 @@ def _check_layout(
     The axes are those of `Solution`, after any leading batch axes (a ``vmap``ped solution
     saved as it is), which are read from ``nan_time``, one value per run.
     """
-    for name, array in arrays.items():
+    for name, array in arrays.items():  # (the mask and tracker results are checked apart)
         if name != "result" and array.dtype.kind != "f":
             raise _disagree(path, f"{name!r} has dtype {array.dtype}, not floating point")
     batch = arrays["nan_time"].shape

@@ -177,6 +177,16 @@ class Solution(eqx.Module):
             raise ValueError("This solution has no snapshots (Save(snapshots=False)).")
         return self.snapshots[:, 0 if state is None else self._state_position(state)]
 
+    def to_xarray(self, *, attrs=None, provenance=None, grid=None):
+        """This solution as an `xarray.Dataset` with coordinates in physical units (cell
+        centres in the model's length unit, frame times in its time unit), the mask, probe
+        positions, tracker results and provenance attributes: see `msim.io.to_xarray`, which
+        this calls with the same arguments. ``ds.to_zarr(path)`` writes it to disk and
+        ``xarray.open_zarr(path)`` reads it back."""
+        from ..io._xarray import to_xarray
+
+        return to_xarray(self, attrs=attrs, provenance=provenance, grid=grid)
+
     def _state_position(self, state: str) -> int:
         if state not in self.saved_states:
             raise ValueError(f"state {state!r} was not saved; saved are {self.saved_states}.")
