@@ -309,7 +309,7 @@ def _coupling_components(stencil: T.AbstractStencil, grid: msim.Grid) -> np.ndar
 @pytest.mark.parametrize("periodic", [False, True])
 @pytest.mark.parametrize("conductivity", ["isotropic", "fibres"])
 def test_isolated_cells_are_the_components_the_stencils_couple(periodic, conductivity):
-    grid = msim.Grid((9, 8), 0.5, periodic=periodic)
+    grid = msim.Grid((7, 6), 0.5, periodic=periodic)
     seed = next(
         s for s in range(100) if T.isolated_cells(grid, T.diffuse(grid, 0.35, seed=s)).count
     )
@@ -384,15 +384,13 @@ def test_simulate_through_a_generated_mask_and_a_field_with_zeros():
         return np.asarray(s.activation_times)
 
     kept = times(T.fibrotic_grid(grid, pattern, keep_isolated=True), 1.0)
-    removed = times(T.fibrotic_grid(grid, pattern), 1.0)
     field = times(grid, T.fibrotic_diffusivity(grid, pattern, 1.0))
     main = report.labels == 1
     # Isolated cells never activate unless stimulated; the whole main tissue does.
     assert np.isnan(kept[report.cells & ~stimulated]).all()
     assert np.isfinite(kept[main]).all()
-    assert np.isnan(kept[pattern]).all() and np.isnan(removed[pattern | report.cells]).all()
-    # Removing the isolated cells, or keeping every cell at D = 0, changes nothing elsewhere.
-    np.testing.assert_array_equal(removed[main], kept[main])
+    assert np.isnan(kept[pattern]).all()
+    # Keeping every cell, fibrotic ones at D = 0, changes nothing on the conducting cells.
     np.testing.assert_array_equal(field[~pattern], kept[~pattern])
     # Fibrotic cells of the field keep their cell model: the stimulated ones fire alone.
     assert np.isfinite(field[pattern & stimulated]).all()
@@ -525,6 +523,7 @@ def test_shape_mismatches_and_empty_regions_are_refused(call, message):
             "direction must be a vector",
         ),
         ("diffuse", (GRID, 0.2), {"seed": 0, "keep_isolated": "no"}, "keep_isolated"),
+        ("fibrotic_grid", (GRID, np.zeros((10, 10), bool)), {"keep_isolated": 1}, "keep_isolated"),
     ],
 )
 def test_wrong_types_are_refused_with_a_type_error(name, args, kwargs, message):
@@ -532,3 +531,9 @@ def test_wrong_types_are_refused_with_a_type_error(name, args, kwargs, message):
     fn = inspect.unwrap(getattr(T, name))
     with pytest.raises(TypeError, match=message):
         fn(*args, **kwargs)
+
+
+def test_ragged_nested_lists_are_refused():
+    fn = inspect.unwrap(T.isolated_cells)  # lists reach msim's own check without the hook
+    with pytest.raises(ValueError, match="nested lists of unequal lengths"):
+        fn(msim.Grid((2, 2), 1.0), [[True], [True, False]])

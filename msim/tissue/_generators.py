@@ -138,7 +138,7 @@ def _region(grid: Grid, region, name: str = "region") -> np.ndarray:
     tissue = grid.mask_array()
     if region is None:
         return tissue.copy()
-    if isinstance(region, _Region):
+    if callable(getattr(region, "mask", None)):  # a region object (a masked array is not)
         cells = _pattern(grid, region.mask(grid), name)
     else:
         cells = _pattern(grid, region, name)
