@@ -51,3 +51,10 @@ def test_readme_blocks_run_each_on_its_own():
     # Faster conduction with larger diffusivity, members in the design's order.
     d = sweep["conductivity.diffusivity"]
     assert np.all(cv > 0) and np.corrcoef(np.log(d), np.log(cv))[0, 1] > 0.9
+
+    reentry = _first_defining(namespaces, "beats", "tips")
+    tips, beats = reentry["tips"], reentry["beats"]
+    period = tips.rotation_period(after=100.0)
+    assert abs(period - 41) < 1.0, period
+    cl = float(np.nanmedian(np.asarray(beats.last_cycle_length())))
+    assert abs(cl / period - 1) < 0.03, (cl, period)

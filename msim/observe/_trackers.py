@@ -154,8 +154,8 @@ class Beats(AbstractTracker):
     threshold crossing (not from the maximal upstroke velocity: the two differ by a fraction
     of a millisecond in physiological models).
 
-    Memory: ``2 count + 6`` grid-sized arrays; each step updates them by scatter, so the cost
-    per step is a few grid-sized reads and writes whatever ``count`` is.
+    Memory: ``2 count + 6`` grid-sized arrays, all read and written at every step: the cost
+    grows with ``count`` (`benchmarks/trackers.py`; keep it to the beats you will use).
 
     Args:
         count: beats kept per cell (the first ``count``; the last one is always kept).
@@ -216,14 +216,13 @@ class Beats(AbstractTracker):
         fall = jnp.where(down, v_old - v_new, 1.0)
         t_down = t + dt * (v_old - target) / fall
         n = carry.n_beats
-        count = self.count
-        cells = jnp.indices(n.shape, sparse=True)
-        # Beat n (0-based) is the one just activated; the repolarising beat is n - 1. Cells
-        # with nothing to write get the out-of-range slot `count`, which the scatter drops.
-        slot_up = jnp.where(up & (n < count), n, count)
-        slot_down = jnp.where(down & (n - 1 < count), n - 1, count)
-        activation = carry.activation.at[(slot_up, *cells)].set(t_up.astype(dtype), mode="drop")
-        repol = carry.repolarisation.at[(slot_down, *cells)].set(t_down.astype(dtype), mode="drop")
+        # Beat n (0-based) is the one just activated; the repolarising beat is n - 1. A one-hot
+        # select over the kept beats: measured 2.7x faster than a scatter on the CPU.
+        slots = jnp.arange(self.count, dtype=n.dtype).reshape((-1,) + (1,) * n.ndim)
+        write_up = up[None] & (slots == n[None])
+        write_down = down[None] & (slots == n[None] - 1)
+        activation = jnp.where(write_up, t_up.astype(dtype)[None], carry.activation)
+        repol = jnp.where(write_down, t_down.astype(dtype)[None], carry.repolarisation)
         armed = jnp.where(up, True, jnp.where(down, False, carry.armed))
         diastole = jnp.where(carry.armed, carry.v_rest, jnp.minimum(carry.v_rest, v_new))
         return BeatTimes(
