@@ -79,6 +79,15 @@ def test_beats_keeps_only_count_beats_and_says_so(cable):
         beats.apd(1.0)
 
 
+def test_beats_select_and_scatter_write_the_same_tables(cable):
+    problem, _, sol = cable
+    many = msim.simulate(problem, BEATS * PERIOD, 0.05, msim.Save(trackers=[Beats(20)]))
+    a, b = sol.tracked["beats"], many.tracked["beats"]  # 3 kept: select; 20 kept: scatter
+    np.testing.assert_array_equal(np.asarray(a.activation), np.asarray(b.activation[:3]))
+    np.testing.assert_array_equal(np.asarray(a.repolarisation), np.asarray(b.repolarisation[:3]))
+    assert np.isnan(np.asarray(b.activation[BEATS:])).all()
+
+
 def test_beats_continue_across_run_chunks_exactly(cable):
     problem, save, sol = cable
     chunked = msim.run(problem, BEATS * PERIOD, 0.05, save, chunk=30.0, progress=False)

@@ -69,6 +69,9 @@ class AbstractTracker(eqx.Module):
 # Beats: activation and repolarisation times of every beat.
 
 
+_SELECT_MAX = 16  # kept beats up to which `Beats` writes by select (benchmarks/trackers.py)
+
+
 class BeatTimes(eqx.Module):
     """The result of `Beats`: per-cell beat tables, all times in the model's time unit.
 
@@ -154,8 +157,9 @@ class Beats(AbstractTracker):
     threshold crossing (not from the maximal upstroke velocity: the two differ by a fraction
     of a millisecond in physiological models).
 
-    Memory: ``2 count + 6`` grid-sized arrays, all read and written at every step: the cost
-    grows with ``count`` (`benchmarks/trackers.py`; keep it to the beats you will use).
+    Memory: ``2 count + 6`` grid-sized arrays. Up to 16 kept beats every step selects over all
+    of them (cost growing with ``count``), above 16 it scatters (a fixed, higher cost on the
+    CPU): `benchmarks/trackers.py`. Keep ``count`` to the beats you will use.
 
     Args:
         count: beats kept per cell (the first ``count``; the last one is always kept).
@@ -216,13 +220,24 @@ class Beats(AbstractTracker):
         fall = jnp.where(down, v_old - v_new, 1.0)
         t_down = t + dt * (v_old - target) / fall
         n = carry.n_beats
-        # Beat n (0-based) is the one just activated; the repolarising beat is n - 1. A one-hot
-        # select over the kept beats: measured 2.7x faster than a scatter on the CPU.
-        slots = jnp.arange(self.count, dtype=n.dtype).reshape((-1,) + (1,) * n.ndim)
-        write_up = up[None] & (slots == n[None])
-        write_down = down[None] & (slots == n[None] - 1)
-        activation = jnp.where(write_up, t_up.astype(dtype)[None], carry.activation)
-        repol = jnp.where(write_down, t_down.astype(dtype)[None], carry.repolarisation)
+        # Beat n (0-based) is the one just activated; the repolarising beat is n - 1. Up to
+        # _SELECT_MAX kept beats, a one-hot select over them (2.7x faster than a scatter on the
+        # CPU at 10); beyond, a scatter, whose cost does not grow with the count (cells with
+        # nothing to write get the out-of-range slot `count`, which it drops).
+        if self.count <= _SELECT_MAX:
+            slots = jnp.arange(self.count, dtype=n.dtype).reshape((-1,) + (1,) * n.ndim)
+            write_up = up[None] & (slots == n[None])
+            write_down = down[None] & (slots == n[None] - 1)
+            activation = jnp.where(write_up, t_up.astype(dtype)[None], carry.activation)
+            repol = jnp.where(write_down, t_down.astype(dtype)[None], carry.repolarisation)
+        else:
+            cells = jnp.indices(n.shape, sparse=True)
+            slot_up = jnp.where(up & (n < self.count), n, self.count)
+            slot_down = jnp.where(down & (n - 1 < self.count), n - 1, self.count)
+            activation = carry.activation.at[(slot_up, *cells)].set(t_up.astype(dtype), mode="drop")
+            repol = carry.repolarisation.at[(slot_down, *cells)].set(
+                t_down.astype(dtype), mode="drop"
+            )
         armed = jnp.where(up, True, jnp.where(down, False, carry.armed))
         diastole = jnp.where(carry.armed, carry.v_rest, jnp.minimum(carry.v_rest, v_new))
         return BeatTimes(
