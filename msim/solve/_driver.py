@@ -1,10 +1,15 @@
 """`run`: the driver for long runs, `simulate` in chunks with a progress bar."""
 
+import inspect
 import math
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from .._convert import flag
+from .._fingerprint import digest
 from .._progress import tqdm
 from .._types import Array
 from ._problem import AbstractProblem
@@ -45,6 +50,9 @@ def run(
     initial_state: Array | None = None,
     activation_times: Array | None = None,
     throw: bool = True,
+    store: str | os.PathLike | None = None,
+    restart: bool = False,
+    provenance: Mapping[str, Any] | None = None,
     **simulate_kwargs: Any,
 ) -> Solution:
     """Simulate ``problem`` from ``t0`` to ``t_end`` in chunks, showing a progress bar.
@@ -55,8 +63,17 @@ def run(
     ``activation_times``). All chunks but possibly a shorter last one share one compiled
     program. Frames are moved to host memory as each chunk ends, so device memory holds one
     chunk's frames at a time, and they stay there: the returned solution's ``ts``,
-    ``snapshots``, ``traces`` and ``ecg`` are NumPy arrays. A failure (`RESULTS`) stops the run
-    at the end of the chunk where it appears.
+    ``snapshots``, ``traces`` and ``ecg`` are NumPy arrays. For runs whose snapshots do not
+    fit in memory, give a ``store``: each chunk's frames are then written to disk as it ends
+    and host memory holds one chunk of them; the run resumes from there after a kill. A
+    failure (`RESULTS`) stops the run at the end of the chunk where it appears.
+
+    Example:
+        ```python
+        sol = msim.run(problem, 5000.0, 0.02, msim.Save(every=1.0), store="run.zarr")
+        ds = msim.io.open_run("run.zarr")  # lazily read frames, in physical units
+        ds.V.isel(time=-1).plot()
+        ```
 
     Use `simulate` to differentiate (``jax.grad``) or batch (``jax.vmap``); `run` is a Python
     loop, meant for forward runs from scripts, notebooks and the ``msim`` command.
@@ -77,11 +94,41 @@ def run(
             state becomes NaN or infinite, or a traced diffusivity makes the step unstable);
             with False the run stops there and returns, with ``Solution.result`` and
             ``Solution.nan_time`` set.
+        store: a folder (conventionally ``"run.zarr"``) to stream the run into, chunk by
+            chunk: a zarr store laid out as `msim.io.to_xarray` lays out a solution, which
+            ``xarray.open_zarr`` or `msim.io.open_run` read lazily. Each chunk's frames are
+            appended along ``time`` as it ends, then what resumes the run (final state,
+            activation times, tracker carries, the time reached) is written beside them, and
+            a small manifest is replaced atomically: a chunk counts once the manifest says so.
+            Called again with the same arguments after a kill, `run` continues from the last
+            complete chunk, with the same result bit for bit as a run never interrupted; on a
+            finished store it returns the stored result without computing. The manifest
+            holds a fingerprint of the problem, save plan, times, chunk length, starting
+            state and schemes: a store of another run is refused (`msim.ensemble.StoreError`)
+            before anything is computed. With a store, snapshots are not kept in host memory:
+            the returned solution has ``snapshots=None`` (read them from the store); its
+            ``ts``, ``traces``, ``ecg`` and tracker results are in memory as without one.
+            Trackers must be msim's own (`msim.observe.Beats`, `msim.observe.Tips`), whose
+            results the store can restore.
+        restart: with ``store``, discard a store of another run (or of this one) and start
+            afresh. A folder that is not an msim run store is never written to.
+        provenance: with ``store``, a JSON-compatible description of the run (a
+            configuration, a seed), stored as JSON text in the dataset's
+            ``attrs["provenance"]``.
         **simulate_kwargs: passed on to `simulate` (``reaction``, ``splitting``,
-            ``diffusion``, ``gradient``).
+            ``diffusion``, ``gradient``, ``ecg_weights``).
 
     Returns:
-        The `Solution` of the whole run, equal to that of one `simulate` call.
+        The `Solution` of the whole run, equal to that of one `simulate` call (with a store,
+        without its snapshots).
+
+    Raises:
+        msim.SimulationError: the run failed and ``throw`` is True (with a store, after the
+            failing chunk and the run's end are written to it).
+        msim.ensemble.StoreError: ``store`` holds another run, is not an msim run store, or
+            its bookkeeping is damaged.
+        ValueError: times, chunk, save plan or trackers do not fit (see above), or
+            ``restart``/``provenance`` are given without a store.
     """
     t_end, dt, t0 = check_times(t_end, dt, t0)
     save = Save() if save is None else save
@@ -101,10 +148,41 @@ def run(
         what = "steps of dt" if save.every is None else "save intervals (save.every)"
         per_chunk = _count(float(chunk), unit_time, "chunk", what)
 
+    restart = flag(restart, "restart")
+    rs = None  # the run store, with `store`
+    if store is None:
+        if restart or provenance is not None:
+            raise ValueError(
+                "restart and provenance are for a run written to a store: pass store=... (or "
+                "give the provenance to solution.to_xarray(provenance=...))."
+            )
+    else:
+        if provenance is not None and not isinstance(provenance, Mapping):
+            raise TypeError(f"provenance must be a dict, got {type(provenance).__name__}.")
+        rs = _open_store(
+            store,
+            restart,
+            problem,
+            save,
+            times=(t0, t_end, dt),
+            chunking=(per_chunk, n_units),
+            start=(initial_state, activation_times),
+            simulate_kwargs=simulate_kwargs,
+        )
+
     ts, snapshots, traces, ecgs = [], [], [], []
     y, t_act, tracked = initial_state, activation_times, None
     joined = None  # the trackers' results over the chunks so far
     last = None
+    done = 0
+    failed_from = None  # with a store: the start of the chunk where the run failed
+    resumed = None if rs is None else rs.resume()
+    if resumed is not None:  # continue from the store's last complete chunk
+        last, done, failed_from = resumed.last, resumed.units_done, resumed.failed_from
+        y, t_act, tracked = last.final_state, last.activation_times, last.tracked
+        joined = resumed.joined
+        ts, traces = [resumed.ts], [resumed.traces]
+        ecgs = [] if resumed.ecg is None else [resumed.ecg]
     bar = tqdm(
         total=t_end - t0,
         disable=not progress,
@@ -113,8 +191,8 @@ def run(
         "[{elapsed}<{remaining}]",
     )
     with bar:
-        done = 0
-        while done < n_units:
+        bar.update(done * unit * dt)
+        while done < n_units and failed_from is None:
             m = min(per_chunk, n_units - done)
             t_a = t0 + done * unit * dt
             t_b = t0 + (done + m) * unit * dt
@@ -136,16 +214,27 @@ def run(
             joined = _join(joined, last.tracked)
             tracked = last.tracked
             drop = 0 if done == 0 else 1  # a later chunk's first frame repeats the last one
-            ts.append(np.asarray(last.ts)[drop:])
-            traces.append(np.asarray(last.traces)[..., drop:])
-            if last.snapshots is not None:
-                snapshots.append(np.asarray(last.snapshots)[drop:])
-            if last.ecg is not None:
-                ecgs.append(np.asarray(last.ecg)[drop:])
+            if rs is None:
+                ts.append(np.asarray(last.ts)[drop:])
+                traces.append(np.asarray(last.traces)[..., drop:])
+                if last.snapshots is not None:
+                    snapshots.append(np.asarray(last.snapshots)[drop:])
+                if last.ecg is not None:
+                    ecgs.append(np.asarray(last.ecg)[drop:])
+            else:  # frames go to the store; snapshots are not kept here
+                ok = bool(last.successful)
+                final = done + m == n_units or not ok
+                own = _owned(drop, final, save.every is None)
+                ts.append(np.asarray(last.ts)[own])
+                traces.append(np.asarray(last.traces)[..., own])
+                if last.ecg is not None:
+                    ecgs.append(np.asarray(last.ecg)[own])
+                rs.write_chunk(last, own, done + m, t_b, None if ok else t_a, _jsonable(provenance))
             if not bool(last.successful):
                 bar.update(t_b - t_a)
-                if throw:
+                if throw and rs is None:
                     raise SimulationError(_failure_message(last, t_a, unit * dt, save))
+                failed_from = t_a
                 break
             done += m
             bar.update(t_b - t_a)
@@ -158,7 +247,7 @@ def run(
         ts_all, traces_all = ts_all[[0, -1]], traces_all[..., [0, -1]]
         snaps_all = None if snaps_all is None else snaps_all[[0, -1]]
         ecg_all = None if ecg_all is None else ecg_all[[0, -1]]
-    return Solution(
+    solution = Solution(
         ts=ts_all,
         snapshots=snaps_all,
         traces=traces_all,
@@ -175,6 +264,73 @@ def run(
         model=last.model,
         tracked=joined if joined is not None else {},
     )
+    if rs is not None:
+        if not rs.complete:
+            rs.finish(solution)
+        if failed_from is not None and throw:
+            raise SimulationError(_failure_message(solution, failed_from, unit * dt, save))
+    return solution
+
+
+def _owned(drop: int, final: bool, ends_only: bool) -> slice:
+    """The frames of a chunk that are new to a stored run: all but a repeat of the previous
+    chunk's last; with ``Save(every=None)`` only the run's first and last frames."""
+    if ends_only:
+        return slice(drop, 2 if final else 1 - drop)
+    return slice(drop, None)
+
+
+def _jsonable(provenance: Mapping[str, Any] | None) -> dict | None:
+    return None if provenance is None else dict(provenance)
+
+
+def _open_store(
+    store: Any,
+    restart: bool,
+    problem: AbstractProblem,
+    save: Save,
+    times: tuple[float, float, float],
+    chunking: tuple[int, int],
+    start: tuple[Any, Any],
+    simulate_kwargs: dict[str, Any],
+):
+    """The run store at ``store`` for this run, checked before anything is computed."""
+    from ..io._store import RunStore
+    from ..observe import Beats, Tips
+
+    if not isinstance(store, str | os.PathLike):
+        raise TypeError(f"store must be a folder path (str or Path), got {type(store).__name__}.")
+    others = [type(t).__name__ for t in save.trackers if not isinstance(t, Beats | Tips)]
+    if others:
+        raise ValueError(
+            f"A run written to a store resumes only msim's own trackers (Beats, Tips); save "
+            f"has {others}. Run without store=, or without those trackers."
+        )
+    # What determines the result: the problem, save plan, times, chunking, where the run
+    # starts and every scheme simulate is given (defaults filled in, so that passing a default
+    # explicitly is the same run).
+    own = {"t0", "initial_state", "activation_times", "tracked", "throw"}
+    schemes = {
+        name: simulate_kwargs.get(name, p.default)
+        for name, p in inspect.signature(simulate).parameters.items()
+        if p.kind is p.KEYWORD_ONLY and name not in own
+    }
+    schemes.update({k: v for k, v in simulate_kwargs.items() if k not in schemes})
+    t0, t_end, dt = times
+    per_chunk, n_units = chunking
+    fingerprint = digest(("msim.run", problem, save, times, per_chunk, start, schemes))
+    description = {
+        "t0": t0,
+        "t_end": t_end,
+        "dt": dt,
+        "save_every": save.every,
+        "chunk_units": per_chunk,
+        "n_units": n_units,
+        # frames per zarr chunk along time: one run chunk's (one frame when only the ends
+        # are saved)
+        "time_chunk": 1 if save.every is None else per_chunk,
+    }
+    return RunStore(store, fingerprint, description, restart)
 
 
 def _join(joined: dict | None, new: dict) -> dict:
