@@ -26,7 +26,7 @@ def masked():
     grid = msim.Grid((12, 8), (0.5, 0.25), mask=mask)
     stim = msim.Stimulus(msim.regions.box((0.0, 0.0), (0.6, 2.0)))
     problem = msim.Monodomain(msim.cells.AlievPanfilov(), grid, 1.0, stimulus=stim)
-    save = msim.Save(every=0.5, probes=[(1, 1), (6, 4)])
+    save = msim.Save(every=0.5, probes=[(1, 1), (6, 4)], trackers=[msim.observe.Beats(2)])
     return msim.simulate(problem, 3.0, 0.05, save)
 
 
@@ -160,7 +160,7 @@ def test_activation_map(masked):
 def test_activation_map_of_a_chosen_beat():
     grid = notched()
     sol = solution(grid)
-    beat = np.asarray(sol.activation_times) + 250.0  # as solution.tracked["beats"][k] would be
+    beat = np.asarray(sol.activation_times) + 250.0  # a second beat's map, made up
     fig = msim.viz.plot_activation_map(sol, times=beat, title="beat 2")
     ax = fig.axes[0]
     assert ax.get_title() == "beat 2"
@@ -172,6 +172,19 @@ def test_activation_map_of_a_chosen_beat():
         msim.viz.plot_activation_map(sol, times=beat.T)
     with pytest.raises(TypeError, match="times must be an array of times"):
         msim.viz.plot_activation_map(sol, times=np.full(grid.shape, "a"))
+
+
+def test_activation_map_of_a_tracked_beat(masked):
+    first = masked.tracked["beats"].activation_map(0)
+    fig = msim.viz.plot_activation_map(masked, times=first, title="beat 1")
+    assert fig.axes[0].get_title() == "beat 1"
+    inside = masked.grid.mask_array().T
+    drawn = np.ma.filled(fig.axes[0].images[0].get_array(), np.nan)
+    act = np.asarray(masked.activation_times).T
+    assert np.isfinite(drawn).sum() > 40  # the wave crossed most of the tissue
+    np.testing.assert_allclose(drawn, np.where(inside, act, np.nan))  # beat 1 = first activation
+    fig = msim.viz.plot_activation_map(masked, times=masked.tracked["beats"].activation_map(1))
+    assert "no cell activated" in [t.get_text() for t in fig.axes[0].texts]  # one beat only
 
 
 def test_activation_map_with_no_activation():

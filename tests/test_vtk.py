@@ -19,7 +19,8 @@ def simulated():
     grid = msim.Grid((10, 6), (0.5, 0.25), mask=mask)
     stim = msim.Stimulus(msim.regions.box((0.0, 0.0), (0.6, 1.5)))
     problem = msim.Monodomain(msim.cells.AlievPanfilov(), grid, 1.0, stimulus=stim)
-    return msim.simulate(problem, 2.0, 0.05, msim.Save(every=0.5, states=("u", "v")))
+    save = msim.Save(every=0.5, states=("u", "v"), trackers=[msim.observe.Beats(2)])
+    return msim.simulate(problem, 2.0, 0.05, save)
 
 
 def collection(path) -> list[tuple[float, str]]:
@@ -46,7 +47,11 @@ def test_round_trip_of_a_masked_2d_run(simulated, tmp_path):
         assert block.type == "quad" and len(block.data) == mask.sum()  # masked cells omitted
         np.testing.assert_allclose(centres(mesh)[:, :2], inside)  # physical positions
         np.testing.assert_array_equal(mesh.points[:, 2], 0.0)
-        assert set(mesh.cell_data) == {"u", "v", "activation_times"}
+        beats = {f"beats.{f}" for f in ("n_beats", "last", "previous", "v_rest", "v_peak")}
+        beats |= {f"beats.{f}_{k}" for f in ("activation", "repolarisation") for k in (0, 1)}
+        assert set(mesh.cell_data) == {"u", "v", "activation_times", "beats.armed", *beats}
+        first = simulated.tracked["beats"].activation_map(0)
+        np.testing.assert_array_equal(mesh.cell_data["beats.activation_0"][0], first[mask])
         for s, state in enumerate(("u", "v")):
             want = np.asarray(simulated.snapshots[i, s])[mask]
             np.testing.assert_array_equal(mesh.cell_data[state][0], want)
@@ -65,7 +70,7 @@ def test_round_trip_of_a_masked_2d_run(simulated, tmp_path):
 def test_3d_and_1d_to_a_pvd_name_with_tracked_maps(tmp_path):
     grid = slab()
     beats = np.stack([np.full(grid.shape, 10.0), np.full(grid.shape, 410.0)])
-    sol = solution(grid, ts=(0.0, 5.0), tracked={"beats": beats, "tip": np.zeros((7, 2))})
+    sol = solution(grid, ts=(0.0, 5.0), tracked={"maps": beats, "tip": np.zeros((7, 2))})
     pvd = write_vtk(sol, tmp_path / "slab.pvd")
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "slab.pvd",
@@ -79,9 +84,9 @@ def test_3d_and_1d_to_a_pvd_name_with_tracked_maps(tmp_path):
     np.testing.assert_allclose(centres(mesh), np.stack(grid.coordinates(), -1)[mask])
     np.testing.assert_allclose(mesh.points.max(0), grid.extent)
     np.testing.assert_array_equal(mesh.cell_data["V"][0], np.asarray(sol.snapshots[1, 0])[mask])
-    # grid-shaped tracked arrays come along, one per beat; a trajectory does not
-    assert set(mesh.cell_data) == {"V", "activation_times", "beats_0", "beats_1"}
-    np.testing.assert_array_equal(mesh.cell_data["beats_1"][0], 410.0)
+    # grid-shaped tracked arrays come along, one per map; a trajectory does not
+    assert set(mesh.cell_data) == {"V", "activation_times", "maps_0", "maps_1"}
+    np.testing.assert_array_equal(mesh.cell_data["maps_1"][0], 410.0)
     assert "time in ms, lengths in mm, voltage in mV" in pvd.read_text()
     cable = solution(msim.Grid(9, 0.5, mask=np.arange(9) != 4), ts=(0.0,))
     mesh = meshio.read(write_vtk(cable, tmp_path / "cable").parent / "solution_000000.vtu")

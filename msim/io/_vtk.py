@@ -2,11 +2,13 @@
 and a ParaView collection (``.pvd``) that opens them as one time series."""
 
 import contextlib
+import dataclasses
 import os
 import pathlib
 import tempfile
 import xml.etree.ElementTree as ET
 
+import equinox as eqx
 import jax
 import numpy as np
 
@@ -75,25 +77,41 @@ def _replacing(path: pathlib.Path):
         raise
 
 
+def _arrays(name: str, value: object) -> dict[str, np.ndarray]:
+    """The numeric arrays of one tracker result: the result itself if it is an array, else the
+    array fields of its `equinox.Module` (``BeatTimes``' ``activation``...) as ``name.field``."""
+    if isinstance(value, np.ndarray | jax.Array):
+        return {name: np.asarray(value)}
+    if isinstance(value, eqx.Module) and dataclasses.is_dataclass(value):
+        out = {}
+        for field in dataclasses.fields(value):
+            member = getattr(value, field.name, None)
+            if not field.metadata.get("static", False) and isinstance(
+                member, np.ndarray | jax.Array
+            ):
+                out[f"{name}.{field.name}"] = np.asarray(member)
+        return out
+    return {}
+
+
 def _grid_fields(solution: Solution, grid: Grid) -> dict[str, np.ndarray]:
     """What every frame carries besides the states: the activation times and the grid-shaped
-    arrays of ``solution.tracked`` (an array ``(k, *grid)`` becomes ``name_0`` ...)."""
+    arrays of ``solution.tracked`` (a stack of maps ``(k, *grid)`` becomes ``name_0``...)."""
     fields = {}
     if solution.activation_times is not None:
         fields["activation_times"] = np.asarray(solution.activation_times, dtype=float)
-    for name, value in solution.tracked.items():
-        if not isinstance(value, np.ndarray | jax.Array):
-            continue  # a tracker's summary that is not a field (a trajectory, a count)
-        value = np.asarray(value)
-        if value.dtype == np.bool_:
-            value = value.astype(np.uint8)
-        if not np.issubdtype(value.dtype, np.number):
-            continue
-        if value.shape == grid.shape:
-            fields[str(name)] = value
-        elif value.ndim == grid.ndim + 1 and value.shape[1:] == grid.shape:
-            for k, member in enumerate(value):
-                fields[f"{name}_{k}"] = member
+    for tracker, result in solution.tracked.items():
+        for name, value in _arrays(str(tracker), result).items():
+            if value.dtype == np.bool_:
+                value = value.astype(np.uint8)
+            if not np.issubdtype(value.dtype, np.number):
+                continue
+            if value.shape == grid.shape:
+                fields[name] = value
+            elif value.ndim == grid.ndim + 1 and value.shape[1:] == grid.shape:
+                for k, member in enumerate(value):
+                    fields[f"{name}_{k}"] = member
+            # anything else (a tip trajectory, per-frame counts) is not a field of cells
     return fields
 
 
@@ -110,8 +128,11 @@ def write_vtk(solution: Solution, path: str | os.PathLike) -> pathlib.Path:
     ``[i h, (i + 1) h]`` in the grid's length unit. The cell data are every saved state (named
     as in ``solution.saved_states``, in the model's units), the activation times (model time
     unit, NaN where a cell never activated) and the grid-shaped arrays of
-    ``solution.tracked`` (a stack of maps ``(k, *grid)``, such as per-beat activation times,
-    as ``name_0`` ... ``name_{k-1}``). The units are recorded in a comment of the ``.pvd``.
+    ``solution.tracked``: of a tracker's result, its array fields named ``tracker.field``,
+    a stack of maps ``(k, *grid)`` as ``tracker.field_0`` ... (so the per-beat activation
+    times of `msim.observe.Beats` are ``beats.activation_0`` ...). Every frame carries them
+    (VTU has no data shared across files). The units are recorded in a comment of the
+    ``.pvd``.
 
     Args:
         solution: a `Solution` with snapshots (``Save(every=..., snapshots=True)``) and its

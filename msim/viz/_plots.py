@@ -251,8 +251,9 @@ def plot_activation_map(
 
     By default it draws ``solution.activation_times``: each cell's *first* upward crossing of
     the activation threshold, so in a re-entry (spiral) run only the first beat (S1) and the
-    title says "first activation time". To draw another beat, pass its map as ``times``, e.g.
-    ``times=solution.tracked["beats"][k], title=f"beat {k + 1}"``.
+    title says "first activation time". To draw another beat, track beats
+    (``Save(trackers=[msim.observe.Beats(count)])``) and pass its map as ``times``, e.g.
+    ``times=solution.tracked["beats"].activation_map(k), title=f"beat {k + 1}"``.
 
     Colours show the time (model time unit); black contour lines are isochrones. Tissue cells
     that never activated are blank, masked-out cells grey. 1D: activation time against x;
