@@ -141,14 +141,9 @@ def test_grid_model_units_and_trackers_come_back(tmp_path):
 def test_a_version_2_file_still_loads(tmp_path, solution):
     """Files written before grids, units and trackers were recorded load without them."""
     path = msim.io.save_solution(tmp_path / "r.npz", solution, {"run": 1})
+    _rewrite_header(path, version=2)
     with np.load(path, allow_pickle=False) as archive:
         arrays = {name: archive[name] for name in archive.files}
-    header = json.loads(str(arrays["msim_header"][()]))
-    for key in ("grid", "model", "units", "tracked"):
-        del header[key]
-    header["version"] = 2
-    arrays["msim_header"] = np.asarray(json.dumps(header))
-    np.savez(path, **arrays)
     loaded, metadata = msim.io.load_solution(path)
     assert_same(solution, loaded)
     assert (loaded.grid, loaded.model, loaded.units, loaded.tracked) == (
@@ -161,6 +156,12 @@ def test_a_version_2_file_still_loads(tmp_path, solution):
     # A version 2 file does not hold the arrays of version 3.
     np.savez(path, **arrays, mask=np.ones((6, 5), bool))
     with pytest.raises(ValueError, match=r"arrays msim does not write: \['mask'\]"):
+        msim.io.load_solution(path)
+    # Nor the header keys of version 3.
+    header = json.loads(str(arrays["msim_header"][()]))
+    arrays["msim_header"] = np.asarray(json.dumps({**header, "model": "AlievPanfilov"}))
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=r"header has keys msim does not write: \['model'\]"):
         msim.io.load_solution(path)
 
 
@@ -228,10 +229,14 @@ def test_not_a_result_file(tmp_path):
 
 
 def _rewrite_header(path, **changes):
+    """Replace header keys; a ``version`` below 3 also drops the keys version 3 added."""
     with np.load(path, allow_pickle=False) as archive:
         arrays = {name: archive[name] for name in archive.files}
     header = json.loads(str(arrays["msim_header"][()]))
     header.update(changes)
+    if isinstance(changes.get("version"), int) and changes["version"] < 3:
+        for key in ("grid", "model", "units", "tracked"):
+            header.pop(key, None)
     arrays["msim_header"] = np.asarray(json.dumps(header))
     np.savez(path, **arrays)
 
