@@ -13,6 +13,7 @@ from .._convert import real
 from .._paths import parse_path
 
 METHODS = ("sobol", "latin_hypercube", "random", "grid")
+"""The design methods: `sample`'s three (a seeded sequence or draw) and `grid`'s full factorial."""
 
 
 @dataclasses.dataclass(frozen=True)
