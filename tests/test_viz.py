@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from viz_cases import field, notched, slab, solution
+from viz_cases import field, notched, simulated, slab, solution
 
 import msim
 import msim.viz
@@ -21,13 +21,7 @@ matplotlib.use("Agg")
 
 @pytest.fixture(scope="module")
 def masked():
-    mask = np.ones((12, 8), dtype=bool)
-    mask[8:, 5:] = False  # a notch of non-tissue in the upper right
-    grid = msim.Grid((12, 8), (0.5, 0.25), mask=mask)
-    stim = msim.Stimulus(msim.regions.box((0.0, 0.0), (0.6, 2.0)))
-    problem = msim.Monodomain(msim.cells.AlievPanfilov(), grid, 1.0, stimulus=stim)
-    save = msim.Save(every=0.5, probes=[(1, 1), (6, 4)], trackers=[msim.observe.Beats(2)])
-    return msim.simulate(problem, 3.0, 0.05, save)
+    return simulated()
 
 
 def maps(fig: Figure) -> list:

@@ -6,21 +6,15 @@ import xml.etree.ElementTree as ET
 import meshio
 import numpy as np
 import pytest
-from viz_cases import notched, slab, solution
+from viz_cases import notched, simulated, slab, solution
 
 import msim
 from msim.io._vtk import write_vtk
 
 
 @pytest.fixture(scope="module")
-def simulated():
-    mask = np.ones((10, 6), dtype=bool)
-    mask[6:, 4:] = False
-    grid = msim.Grid((10, 6), (0.5, 0.25), mask=mask)
-    stim = msim.Stimulus(msim.regions.box((0.0, 0.0), (0.6, 1.5)))
-    problem = msim.Monodomain(msim.cells.AlievPanfilov(), grid, 1.0, stimulus=stim)
-    save = msim.Save(every=0.5, states=("u", "v"), trackers=[msim.observe.Beats(2)])
-    return msim.simulate(problem, 2.0, 0.05, save)
+def run():
+    return simulated()
 
 
 def collection(path) -> list[tuple[float, str]]:
@@ -33,12 +27,12 @@ def centres(mesh: meshio.Mesh) -> np.ndarray:
     return mesh.points[mesh.cells[0].data].mean(axis=1)
 
 
-def test_round_trip_of_a_masked_2d_run(simulated, tmp_path):
-    grid = simulated.grid
-    pvd = write_vtk(simulated, tmp_path / "out")
+def test_round_trip_of_a_masked_2d_run(run, tmp_path):
+    grid = run.grid
+    pvd = write_vtk(run, tmp_path / "out")
     assert pvd == tmp_path / "out" / "solution.pvd"
     steps = collection(pvd)
-    np.testing.assert_array_equal([t for t, _ in steps], np.asarray(simulated.ts))
+    np.testing.assert_array_equal([t for t, _ in steps], np.asarray(run.ts))
     mask = grid.mask_array()
     inside = np.stack(grid.coordinates(), -1)[mask]  # tissue cell centres, C order
     for i, (_, name) in enumerate(steps):
@@ -50,13 +44,13 @@ def test_round_trip_of_a_masked_2d_run(simulated, tmp_path):
         beats = {f"beats.{f}" for f in ("n_beats", "last", "previous", "v_rest", "v_peak")}
         beats |= {f"beats.{f}_{k}" for f in ("activation", "repolarisation") for k in (0, 1)}
         assert set(mesh.cell_data) == {"u", "v", "activation_times", "beats.armed", *beats}
-        first = simulated.tracked["beats"].activation_map(0)
+        first = run.tracked["beats"].activation_map(0)
         np.testing.assert_array_equal(mesh.cell_data["beats.activation_0"][0], first[mask])
         for s, state in enumerate(("u", "v")):
-            want = np.asarray(simulated.snapshots[i, s])[mask]
+            want = np.asarray(run.snapshots[i, s])[mask]
             np.testing.assert_array_equal(mesh.cell_data[state][0], want)
         np.testing.assert_array_equal(
-            mesh.cell_data["activation_times"][0], np.asarray(simulated.activation_times)[mask]
+            mesh.cell_data["activation_times"][0], np.asarray(run.activation_times)[mask]
         )
     # Quad corners are in VTK's counter-clockwise order: every cell has positive area.
     p = mesh.points[block.data][:, :, :2]
@@ -94,17 +88,17 @@ def test_3d_and_1d_to_a_pvd_name_with_tracked_maps(tmp_path):
     np.testing.assert_allclose(centres(mesh)[:, 0], np.delete((np.arange(9) + 0.5) * 0.5, 4))
 
 
-def test_vtk_reads_the_series_as_paraview_does(simulated, tmp_path):
+def test_vtk_reads_the_series_as_paraview_does(run, tmp_path):
     pv = pytest.importorskip("pyvista")
-    pvd = write_vtk(simulated, tmp_path / "run.pvd")
+    pvd = write_vtk(run, tmp_path / "run.pvd")
     reader = pv.get_reader(str(pvd))
-    np.testing.assert_allclose(reader.time_values, np.asarray(simulated.ts))
+    np.testing.assert_allclose(reader.time_values, np.asarray(run.ts))
     reader.set_active_time_value(1.5)
     mesh = reader.read()[0]
-    mask = simulated.grid.mask_array()
+    mask = run.grid.mask_array()
     assert mesh.n_cells == mask.sum()
-    np.testing.assert_allclose(mesh.bounds, [0.0, 5.0, 0.0, 1.5, 0.0, 0.0])
-    np.testing.assert_allclose(mesh.cell_data["u"], np.asarray(simulated.snapshots[3, 0])[mask])
+    np.testing.assert_allclose(mesh.bounds, [0.0, 6.0, 0.0, 2.0, 0.0, 0.0])
+    np.testing.assert_allclose(mesh.cell_data["u"], np.asarray(run.snapshots[3, 0])[mask])
 
 
 def test_bad_input(tmp_path):

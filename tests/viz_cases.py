@@ -1,6 +1,8 @@
 """Solutions built by hand with known values, for the plot, movie and VTK tests (no simulation,
 so nothing to compile)."""
 
+import functools
+
 import jax.numpy as jnp
 import numpy as np
 
@@ -69,3 +71,22 @@ def slab(shape=(8, 6, 4), spacing=0.5) -> msim.Grid:
     mask = np.ones(shape, dtype=bool)
     mask[shape[0] * 3 // 4 :, shape[1] * 2 // 3 :, :] = False
     return msim.Grid(shape, spacing, mask=mask)
+
+
+@functools.cache
+def simulated() -> msim.Solution:
+    """One small simulated run shared by the plot and VTK tests (compiled once per session):
+    Aliev-Panfilov on a 12 x 8 grid of 0.5 x 0.25 with a notch, a plane wave from the left,
+    both states saved every 0.5, two probes and a `Beats` tracker."""
+    mask = np.ones((12, 8), dtype=bool)
+    mask[8:, 5:] = False  # a notch of non-tissue in the upper right
+    grid = msim.Grid((12, 8), (0.5, 0.25), mask=mask)
+    stim = msim.Stimulus(msim.regions.box((0.0, 0.0), (0.6, 2.0)))
+    problem = msim.Monodomain(msim.cells.AlievPanfilov(), grid, 1.0, stimulus=stim)
+    save = msim.Save(
+        every=0.5,
+        states=("u", "v"),
+        probes=[(1, 1), (6, 4)],
+        trackers=[msim.observe.Beats(2)],
+    )
+    return msim.simulate(problem, 3.0, 0.05, save)
