@@ -284,7 +284,8 @@ def animate(
             the tissue in all frames used, so that colours mean the same in every frame.
         cmap: matplotlib colormap for maps.
         slices: for a 3D grid, the plane positions ``(x, y, z)`` (length units).
-        dpi: pixels per inch of the frames (100 gives frames about 640 pixels wide).
+        dpi: pixels per inch of the frames (at 100 a 2D map's frames are about 670 pixels
+            wide, sizes rounded up to multiples of 16 pixels as H.264 encoders want).
 
     Returns:
         The path written, or an ``IPython.display.Video`` when ``path`` is None.
