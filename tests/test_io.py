@@ -181,7 +181,7 @@ def test_results_of_other_trackers(tmp_path, solution):
     bad = eqx.tree_at(lambda s: s.tracked, solution, {"count": (1, 2)})
     with pytest.raises(TypeError, match=r"not an equinox\.Module"):
         msim.io.save_solution(tmp_path / "bad.npz", bad)
-    bad = eqx.tree_at(lambda s: s.tracked, solution, {"count": Count(jnp.arange(3), ["x"])})
+    bad = eqx.tree_at(lambda s: s.tracked, solution, {"count": Count(jnp.arange(3), ["x"])})  # pyright: ignore[reportArgumentType]
     with pytest.raises(TypeError, match="static field 'label' holds a list"):
         msim.io.save_solution(tmp_path / "bad.npz", bad)
     assert sorted(os.listdir(tmp_path)) == ["r.npz"]

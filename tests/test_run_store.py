@@ -88,8 +88,12 @@ def assert_store_holds(path, reference) -> None:
     np.testing.assert_array_equal(ds.u.values, np.asarray(solution.snapshots)[:, 0])
 
 
-def _count_calls(monkeypatch, module, name, fail_at=None, exception=KeyboardInterrupt):
-    """Wrap ``module.name`` to count its calls; raise ``exception`` at call ``fail_at``."""
+class Killed(Exception):
+    """A kill, as the test stages it."""
+
+
+def _count_calls(monkeypatch, module, name, fail_at=None):
+    """Wrap ``module.name`` to count its calls; raise `Killed` at call ``fail_at``."""
     original = getattr(module, name)
     calls = []
 
@@ -97,7 +101,7 @@ def _count_calls(monkeypatch, module, name, fail_at=None, exception=KeyboardInte
     def wrapped(*args, **kwargs):
         calls.append(1)
         if len(calls) == fail_at:
-            raise exception("killed")
+            raise Killed("killed")
         return original(*args, **kwargs)
 
     monkeypatch.setattr(module, name, wrapped)
@@ -123,10 +127,6 @@ def test_a_stored_run_is_the_run_in_memory(tmp_path, reference, monkeypatch):
     assert_same_run(reference[0], again)
 
 
-class Killed(Exception):
-    pass
-
-
 # Where a kill strikes: the n-th call of a function during the run (4 chunks, then the end).
 KILLS = {
     # inside the loop, before chunk 3 is computed
@@ -146,7 +146,7 @@ def test_a_killed_run_resumes_with_the_same_result(tmp_path, reference, monkeypa
     module, name, at = KILLS[where]
     path = tmp_path / "run.zarr"
     with monkeypatch.context() as m:
-        _count_calls(m, module, name, fail_at=at, exception=Killed)
+        _count_calls(m, module, name, fail_at=at)
         with pytest.raises(Killed):
             _run(path)
     manifest = json.loads((path / "msim_run.json").read_text())
@@ -165,7 +165,7 @@ def test_a_killed_run_resumes_with_the_same_result(tmp_path, reference, monkeypa
 def test_a_store_of_another_run_is_refused(tmp_path, monkeypatch):
     path = tmp_path / "run.zarr"
     with pytest.raises(Killed), monkeypatch.context() as m:
-        _count_calls(m, driver, "simulate", fail_at=2, exception=Killed)
+        _count_calls(m, driver, "simulate", fail_at=2)
         _run(path)
     calls = _count_calls(monkeypatch, driver, "simulate")
     other = {
@@ -286,7 +286,7 @@ def test_only_the_ends(tmp_path, monkeypatch):
     whole = msim.run(PROBLEM, 1.0, DT, save, chunk=0.25, progress=False)
     path = tmp_path / "ends.zarr"
     with pytest.raises(Killed), monkeypatch.context() as m:
-        _count_calls(m, driver, "simulate", fail_at=3, exception=Killed)
+        _count_calls(m, driver, "simulate", fail_at=3)
         msim.run(PROBLEM, 1.0, DT, save, chunk=0.25, progress=False, store=path)
     assert open_run(path).sizes["time"] == 1
     resumed = msim.run(PROBLEM, 1.0, DT, save, chunk=0.25, progress=False, store=path)

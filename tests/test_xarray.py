@@ -177,7 +177,7 @@ def test_a_simulated_cable(tmp_path):
     ds = sol.to_xarray()
     assert ds.u.dims == ("time", "x") and ds.sizes == {"time": 5, "x": 12, "probe": 1, "state": 2}
     assert ds.x.attrs["units"] == "model units" and ds.attrs["model"] == "AlievPanfilov"
-    np.testing.assert_array_equal(ds.u.values, np.asarray(sol.snapshots[:, 0]))
+    np.testing.assert_array_equal(ds.u.values, np.asarray(sol.snapshots)[:, 0])
     assert ds.u.attrs["units"] == "model units"  # u is the model's voltage
     np.testing.assert_array_equal(ds.trace_u.sel(probe=0).values, np.asarray(sol.trace((6,))))
     assert list(ds.state.values) == ["u", "v"]
@@ -189,7 +189,7 @@ def test_state_names_that_are_the_datasets_own():
     sol = _solution(states=("x", "V"), model="SomeCellML")
     ds = to_xarray(sol)
     assert ds.state_x.attrs["state"] == "x" and "trace_x" in ds
-    np.testing.assert_array_equal(ds.state_x.values, np.asarray(sol.snapshots[:, 0]))
+    np.testing.assert_array_equal(ds.state_x.values, np.asarray(sol.snapshots)[:, 0])
     assert "units" not in ds.V.attrs  # msim does not know this model's voltage
     assert "state" not in ds.coords  # nor its state names
     assert ds.final_state.dims == ("state", "x", "y")
