@@ -14,7 +14,8 @@ import pytest
 import msim
 import msim.io._store as store_module
 import msim.solve._driver as driver
-from msim.io._store import RunStore, open_run
+from msim.io import open_run
+from msim.io._store import RunStore
 
 GRID = msim.Grid((8, 6), 0.5)
 T_END, DT, CHUNK = 4.0, 0.05, 1.0  # 4 chunks of 2 frames

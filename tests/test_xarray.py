@@ -13,7 +13,7 @@ import pytest
 import xarray as xr
 
 import msim
-from msim.io._xarray import to_xarray
+from msim.io import to_xarray
 
 SHAPE = (6, 4)
 SPACING = (0.25, 0.5)
