@@ -40,7 +40,9 @@ class Units:
         if quantity == "velocity":
             if MODEL in (self.length, self.time):
                 return MODEL
-            return "m/s" if (self.length, self.time) == ("mm", "ms") else f"{self.length}/{self.time}"
+            return (
+                "m/s" if (self.length, self.time) == ("mm", "ms") else f"{self.length}/{self.time}"
+            )
         if quantity == "frequency":
             if self.time == MODEL:
                 return f"1/({MODEL})"

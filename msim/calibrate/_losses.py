@@ -38,7 +38,8 @@ def trace_loss(
         probe: one probe (its position in ``Save.probes`` or its grid index); None: all.
         times: sample times of ``data`` (model time unit); the model traces are linearly
             interpolated there (held constant outside the saved frames). None: ``data`` is
-            sampled at the saved frames ``solution.ts``.
+            sampled at the trace samples ``solution.trace_times`` (the saved frames, unless
+            ``Save(trace_every=...)``).
         state: the saved state to compare (default the first saved one, the voltage).
 
     Raises:
@@ -70,14 +71,14 @@ def trace_loss(
                 "sampled at other times."
             )
     else:
-        times = jnp.asarray(times, solution.ts.dtype)
+        times = jnp.asarray(times, solution.trace_times.dtype)
         if times.ndim != 1 or data.shape != (*lead, times.shape[0]):
             raise ValueError(
                 f"trace data has shape {data.shape} and times shape {times.shape}; expected "
                 f"data {(*lead, times.shape[0] if times.ndim == 1 else 'n_samples')} for {what} "
                 "and times (n_samples,)."
             )
-        ts = solution.ts
+        ts = solution.trace_times
 
         def interp(u):
             return jnp.interp(times, ts, u)

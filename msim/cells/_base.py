@@ -11,8 +11,8 @@ from typing import ClassVar
 
 import equinox as eqx
 
-from .._units import DIMENSIONLESS, Units
 from .._types import Array, Float
+from .._units import DIMENSIONLESS, Units
 
 
 class AbstractCellModel(eqx.Module):

@@ -18,8 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._convert import parameter
-from .._units import PHYSIOLOGICAL, Units
 from .._types import Array, Float
+from .._units import PHYSIOLOGICAL, Units
 from ._base import AbstractCellModel, AbstractGatedCellModel
 
 _OXMETA = "oxford-metadata#"

@@ -4,8 +4,8 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from .._convert import optional_parameter, parameter
-from .._units import PHYSIOLOGICAL, Units
 from .._types import Array, Float
+from .._units import PHYSIOLOGICAL, Units
 from ._base import AbstractGatedCellModel
 from ._gating import boltzmann
 

@@ -340,7 +340,7 @@ def _figures(result, job, out: pathlib.Path) -> list:
     fig = Figure(figsize=(10, 4))
     if job["config"].data["kind"] == "traces":
         ax = fig.add_subplot()
-        ts = np.asarray(sol.ts)
+        ts = np.asarray(sol.trace_times)
         for p in range(data.shape[0]):
             line = ax.plot(ts, np.asarray(sol.traces[p, 0]), lw=1)[0]
             ax.plot(ts, data[p], ".", ms=3, color=line.get_color())

@@ -45,11 +45,17 @@ _SPEED = 1.43
 _WAVEBACK_DELAY = 24.5
 _S1_WIDTH = 1.5
 _PULSE = 1.0  # duration of each stimulus pulse, with amplitude 1: raises u by about 1
-# The built-in run's flags (None on the command line: not given). Frames every 1 time unit:
-# msim.Save samples probe traces at the frames, and an upstroke (u from 0.1 to 0.9) takes about
-# 2 units in the spiral, so every 2 drew it as a ramp of one sample; at 1 the trace figure
-# (about 1.2 units per pixel) shows the upstrokes and the same peak every beat.
-_BUILTIN = {"size": 200, "t_end": 500.0, "dt": 0.05, "every": 1.0, "s2_time": None}
+# The built-in run's flags (None on the command line: not given). Snapshots every 2 time
+# units; probe traces at every step (trace_every None: dt), since an upstroke (u from 0.1 to
+# 0.9) takes about 1.6 units and traces sampled at the frames drew it as a one-sample ramp.
+_BUILTIN = {
+    "size": 200,
+    "t_end": 500.0,
+    "dt": 0.05,
+    "every": 2.0,
+    "trace_every": None,
+    "s2_time": None,
+}
 
 
 def _s2_time(size: int) -> float:
@@ -126,8 +132,15 @@ def add_parser(sub) -> None:
         "--every",
         type=_positive(float),
         default=None,
-        help="time between saved frames, in model time units (a multiple of --dt; the probe "
-        f"traces are sampled at the frames too; default {_BUILTIN['every']})",
+        help="time between saved frames (snapshots), in model time units (a multiple of --dt; "
+        f"default {_BUILTIN['every']})",
+    )
+    builtin.add_argument(
+        "--trace-every",
+        type=_positive(float),
+        default=None,
+        help="time between samples of the probe traces, in model time units (a multiple of "
+        "--dt that divides --every; default --dt: every step)",
     )
     builtin.add_argument(
         "--s2-time",
@@ -252,7 +265,14 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     for key, value in _BUILTIN.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    if args.trace_every is None:
+        args.trace_every = args.dt
     parser = args.subparser
+    if not _multiple(args.trace_every, args.dt) or not _multiple(args.every, args.trace_every):
+        parser.error(
+            f"--trace-every ({args.trace_every}) must be a multiple of --dt ({args.dt}) that "
+            f"divides --every ({args.every})"
+        )
     if not _multiple(args.every, args.dt):
         parser.error(f"--every ({args.every}) must be a multiple of --dt ({args.dt})")
     if not _multiple(args.t_end, args.every):
@@ -282,7 +302,7 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     size, length = args.size, args.size * _SPACING
     probes = [(size // 4, size // 4), (3 * size // 4, 3 * size // 4)]
     problem = _spiral_problem(size, s2_time)
-    save = msim.Save(every=args.every, probes=probes)
+    save = msim.Save(every=args.every, probes=probes, trace_every=args.trace_every)
     dtype = problem.initial_state.dtype
     print(
         f"msim run: Aliev-Panfilov spiral, {size} x {size} cells ({length:g} x {length:g} "
@@ -333,6 +353,7 @@ def _write(solution, problem, out, args, argv, s2_time, elapsed) -> list[pathlib
         "dt": args.dt,
         "t_end": args.t_end,
         "save_every": args.every,
+        "trace_every": args.trace_every,
         "dtype": str(dtype),
         "s1": {
             "region": [[0.0, 0.0], [_S1_WIDTH, length]],
@@ -595,7 +616,8 @@ _ALIEV_PANFILOV = f"""\
     [simulate]
     t_end = {_SPIRAL_T_END}
     dt = {_SPIRAL_DT}
-    save_every = {_SPIRAL_EVERY}                   # snapshots and probe traces (one interval)
+    save_every = {_SPIRAL_EVERY}                   # snapshots
+    trace_every = {_SPIRAL_DT}                  # probe traces: every step
     probes = [[50, 50], [150, 150]]    # cell indices; or probe_points = [[25.0, 25.0]]
     reaction = "forward_euler"         # or "auto", "rush_larsen", "heun", "rosenbrock_euler"
     float64 = false
@@ -644,7 +666,8 @@ _TP06 = """\
     [simulate]
     t_end = 1500.0                     # ms: about four rotations after S2
     dt = 0.04                          # ms, Rush-Larsen gates
-    save_every = 2.0                   # ms: snapshots and probe traces (one interval)
+    save_every = 5.0                   # ms: snapshots
+    trace_every = 0.04                 # ms: probe traces, every step (upstrokes take ~1 ms)
     probe_points = [[30.0, 30.0], [90.0, 90.0], [30.0, 90.0], [90.0, 30.0]]   # mm
     reaction = "rush_larsen"
     float64 = false

@@ -283,7 +283,14 @@ def simulate(
     if not isinstance(save, Save):
         raise TypeError(f"save must be msim.Save(...), got {type(save).__name__}.")
     # The host checks of msim.simulate that need no values, before anything compiles.
-    _, dt_, t0, n_steps, k, names, _, _ = schedule(problem, t_end, dt, options.get("t0", 0.0), save)
+    if save.trace_every is not None:
+        raise ValueError(
+            "ensemble.simulate records traces at the saved frames: Save(trace_every=...) is not "
+            "supported here yet; set Save(every=...) to the sampling the traces need."
+        )
+    _, dt_, t0, n_steps, k, _, names, _, _ = schedule(
+        problem, t_end, dt, options.get("t0", 0.0), save
+    )
     ts = t0 + np.arange(n_steps // k + 1) * (k * dt_)
     splitting = options.get("splitting", solve.Godunov())
     options["diffusion"] = _fixed_diffusion(

@@ -37,7 +37,8 @@ grid, no model, dimensionless units and no tracker results."""
 
 _HEADER = "msim_header"
 _ARRAYS = ("ts", "traces", "final_state", "final_time", "nan_time")
-_OPTIONAL = ("snapshots", "activation_times", "ecg")  # None in a Solution: absent from the file
+# None in a Solution: absent from the file (trace_ts: traces sampled at the frames, `ts`)
+_OPTIONAL = ("snapshots", "activation_times", "ecg", "trace_ts")
 _HEADER_KEYS = {"format", "version", "saved_states", "probes", "metadata"}
 _HEADER_KEYS_3 = _HEADER_KEYS | {"grid", "model", "units", "tracked"}  # version 3 on
 _MASK = "mask"  # the grid's mask, when it has one (version 3 on)
@@ -262,6 +263,7 @@ def load_solution(path: str | os.PathLike) -> tuple[Solution, dict[str, Any]]:
         snapshots=optional("snapshots"),
         traces=jnp.asarray(arrays["traces"]),
         ecg=optional("ecg"),
+        trace_ts=optional("trace_ts"),
         final_state=jnp.asarray(arrays["final_state"]),
         final_time=jnp.asarray(arrays["final_time"]),
         activation_times=optional("activation_times"),
@@ -386,16 +388,22 @@ def _check_layout(
     cells = [(n, f"grid axis {i} of 'final_state' (size {n})") for i, n in enumerate(grid)]
     frames = arrays["ts"].shape[-1] if arrays["ts"].ndim else 0
     f = (frames, f"the {frames} frames of 'ts'")
+    if "trace_ts" in arrays:  # traces sampled finer than the frames (Save.trace_every)
+        samples = arrays["trace_ts"].shape[-1] if arrays["trace_ts"].ndim else 0
+        q = (samples, f"the {samples} samples of 'trace_ts'")
+        _expect(path, arrays, "trace_ts", [*runs, _ANY])
+    else:
+        q = f
     s = (len(saved_states), f"the {len(saved_states)} saved_states in the header")
     p = (len(probes), f"the {len(probes)} probes in the header")
     _expect(path, arrays, "final_state", [*runs, _ANY, *[_ANY] * len(grid)])
     _expect(path, arrays, "final_time", runs)
     _expect(path, arrays, "result", runs)
     _expect(path, arrays, "ts", [*runs, _ANY])
-    _expect(path, arrays, "traces", [*runs, p, s, f])
+    _expect(path, arrays, "traces", [*runs, p, s, q])
     _expect(path, arrays, "snapshots", [*runs, f, s, *cells])
     _expect(path, arrays, "activation_times", [*runs, *cells])
-    _expect(path, arrays, "ecg", [*runs, f, _ANY])
+    _expect(path, arrays, "ecg", [*runs, q, _ANY])
     if len(saved_states) > n_states:
         raise _disagree(
             path,

@@ -17,7 +17,9 @@ A run configuration has six tables:
 - ``[[stimulus]]`` (any number): a ``box`` (``lo``, ``hi``) or ``ball`` (``centre``, ``radius``)
   in physical coordinates, ``start``, ``duration``, ``amplitude`` (the model's units of dV/dt),
   and ``period`` with ``count`` for a pulse train. An S1-S2 protocol is two entries.
-- ``[simulate]``: ``t_end``, ``dt``, ``save_every`` (time unit; whole multiples of ``dt``),
+- ``[simulate]``: ``t_end``, ``dt``, ``save_every``, ``trace_every`` (time unit; whole
+  multiples of ``dt``; probe traces every ``trace_every``, which divides ``save_every``;
+  default ``save_every``),
   ``probes`` (cell indices) and ``probe_points`` (physical coordinates: the cell holding each
   point), ``states`` (saved state names), ``activation_threshold``, ``float64``, ``reaction``
   (`REACTIONS`) and ``splitting`` (`SPLITTINGS`).
@@ -93,6 +95,7 @@ _SCHEMA: dict[str, _Schema] = {
         "t_end": (_NUMBER, True),
         "dt": (_NUMBER, True),
         "save_every": (_NUMBER, True),
+        "trace_every": (_NUMBER, False),
         "probes": ((list,), False),
         "probe_points": ((list,), False),
         "states": ((list, str), False),
@@ -771,6 +774,7 @@ def build_run(config: RunConfig) -> RunSetup:
     try:
         save = solve.Save(
             every=sim["save_every"],
+            trace_every=sim.get("trace_every", sim["save_every"]),
             probes=[tuple(p) for p in probes],
             states=tuple(states),
             threshold=threshold,
@@ -792,6 +796,7 @@ def build_run(config: RunConfig) -> RunSetup:
         "t_end": sim["t_end"],
         "dt": sim["dt"],
         "save_every": sim["save_every"],
+        "trace_every": sim.get("trace_every", sim["save_every"]),
         "probes": [list(p) for p in sim.get("probes", [])],
         "probe_points": sim.get("probe_points", []),
         "states": states,

@@ -288,6 +288,15 @@ def to_xarray(
         snaps = np.asarray(solution.snapshots)
         for i, name in enumerate(solution.saved_states):
             data[state_variable(name)] = ((TIME, *dims), snaps[:, i], state_attrs(name))
+    # Traces and the ECG along the frames' time, or along their own when sampled finer.
+    signal_time = TIME
+    if solution.trace_ts is not None:
+        signal_time = "trace_time"
+        coords[signal_time] = (
+            signal_time,
+            np.asarray(solution.trace_ts),
+            {**time, "long_name": "time of the trace sample"},
+        )
     if solution.probes:
         traces = np.asarray(solution.traces)
         index = np.asarray(solution.probes, dtype=np.int64)
@@ -300,11 +309,11 @@ def to_xarray(
             )
             coords[f"probe_i{axis}"] = ("probe", index[:, a], {"long_name": f"probe {axis} index"})
         for i, name in enumerate(solution.saved_states):
-            data[trace_variable(name)] = (("probe", TIME), traces[:, i], state_attrs(name))
+            data[trace_variable(name)] = (("probe", signal_time), traces[:, i], state_attrs(name))
     if solution.ecg is not None:
         ecg = np.asarray(solution.ecg)
         coords["electrode"] = ("electrode", np.arange(ecg.shape[1]))
-        data["ecg"] = ((TIME, "electrode"), ecg, {"long_name": "pseudo-ECG"})
+        data["ecg"] = ((signal_time, "electrode"), ecg, {"long_name": "pseudo-ECG"})
     data.update(_final_variables(solution, dims, xr))
     data.update(_tracked_variables(solution, dims, coords))
     ds = xr.Dataset(data, coords=coords, attrs=dataset_attrs(solution, attrs, provenance))

@@ -157,6 +157,11 @@ def run(
                 "give the provenance to solution.to_xarray(provenance=...))."
             )
     else:
+        if save.trace_every is not None:
+            raise ValueError(
+                "A run written to a store records traces at the saved frames: "
+                "Save(trace_every=...) is not supported with store= yet."
+            )
         if provenance is not None and not isinstance(provenance, Mapping):
             raise TypeError(f"provenance must be a dict, got {type(provenance).__name__}.")
         rs = _open_store(
@@ -170,7 +175,7 @@ def run(
             simulate_kwargs=simulate_kwargs,
         )
 
-    ts, snapshots, traces, ecgs = [], [], [], []
+    ts, snapshots, traces, ecgs, trace_ts = [], [], [], [], []
     y, t_act, tracked = initial_state, activation_times, None
     joined = None  # the trackers' results over the chunks so far
     last = None
@@ -216,6 +221,7 @@ def run(
             drop = 0 if done == 0 else 1  # a later chunk's first frame repeats the last one
             if rs is None:
                 ts.append(np.asarray(last.ts)[drop:])
+                trace_ts.append(np.asarray(last.trace_times)[drop:])
                 traces.append(np.asarray(last.traces)[..., drop:])
                 if last.snapshots is not None:
                     snapshots.append(np.asarray(last.snapshots)[drop:])
@@ -252,6 +258,7 @@ def run(
         snapshots=snaps_all,
         traces=traces_all,
         ecg=ecg_all,
+        trace_ts=np.concatenate(trace_ts) if save.trace_every is not None else None,
         final_state=last.final_state,
         final_time=last.final_time,
         activation_times=last.activation_times,

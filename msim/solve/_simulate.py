@@ -31,6 +31,7 @@ class _Plan:
 
     dt: float
     steps_per_frame: int
+    steps_per_sample: int  # probe traces and pseudo-ECG every this many steps (divides the above)
     n_frames: int  # frames after the initial one
     diffusion: Hashable  # the diffusion scheme's plan (sub-steps)
     saved: tuple[int, ...]
@@ -62,8 +63,9 @@ def check_times(t_end, dt, t0) -> tuple[float, float, float]:
 
 def schedule(problem: AbstractProblem, t_end, dt, t0, save: Save):
     """The host checks of a run's schedule, before anything compiles: times (`check_times`),
-    pulses against ``dt``, whole numbers of steps and of save intervals, saved state names and
-    probes. Returns ``(t_end, dt, t0, n_steps, steps_per_frame, names, saved, probes)``."""
+    pulses against ``dt``, whole numbers of steps, of save intervals and of trace samples per
+    save interval, saved state names and probes. Returns ``(t_end, dt, t0, n_steps,
+    steps_per_frame, steps_per_sample, names, saved, probes)``."""
     t_end, dt, t0 = check_times(t_end, dt, t0)
     for stimulus in problem.stimuli:
         stimulus.check_step(dt)
@@ -74,11 +76,20 @@ def schedule(problem: AbstractProblem, t_end, dt, t0, save: Save):
             f"The run ({n_steps} steps) is not a whole number of save intervals ({k} steps "
             f"of dt = {dt}); choose t_end - t0 a multiple of save.every = {save.every}."
         )
+    if save.trace_every is None:
+        m = k
+    else:
+        m = _whole_multiple(float(save.trace_every), dt, "save.trace_every")
+        if save.every is None or k % m:
+            raise ValueError(
+                f"save.trace_every = {save.trace_every} must divide save.every = {save.every} "
+                "into a whole number of samples (and needs save.every set)."
+            )
     cell, grid = problem.cell, problem.grid
     names = (cell.state_names[cell.voltage_index],) if save.states is None else save.states
     saved = tuple(cell.state_index(name) for name in names)
     probes = tuple(grid.check_index(p, "probe") for p in save.probes)
-    return t_end, dt, t0, n_steps, k, names, saved, probes
+    return t_end, dt, t0, n_steps, k, m, names, saved, probes
 
 
 def _whole_multiple(x: float, dt: float, what: str) -> int:
@@ -176,20 +187,24 @@ def _core(
 
     probe_index = tuple(jnp.asarray(ix) for ix in zip(*plan.probes, strict=True))
 
-    def record(states):
-        snap = stack([states[i] for i in plan.saved]) if plan.snapshots else None
+    def signals(states):
+        """Probe values and pseudo-ECG of one sample (every ``Save.trace_every``)."""
         if plan.probes:
             trace = jnp.stack([states[i][probe_index] for i in plan.saved], axis=-1)
         else:
             trace = jnp.zeros((0, len(plan.saved)), states[0].dtype)
         # Pseudo-ECG: a fixed linear functional of the voltage per electrode, so O(grid) work
-        # and O(n_electrodes) memory per frame.
+        # and O(n_electrodes) memory per sample.
         v = states[vi]
         ecg = None if ecg_weights is None else jnp.tensordot(ecg_weights, v, axes=v.ndim)
-        return snap, trace, ecg
+        return trace, ecg
+
+    def snapshot(states):
+        return stack([states[i] for i in plan.saved]) if plan.snapshots else None
 
     block = plan.block
     k = plan.steps_per_frame
+    m = plan.steps_per_sample  # divides k
     # When the run is split into checkpointed blocks, each step is checkpointed too: a block
     # recomputed in the backward pass then keeps only its carries, not every intermediate of
     # every step (measured on an H100: 3x less memory and a faster gradient, since fewer bytes
@@ -197,31 +212,43 @@ def _core(
     blocked = block < plan.n_frames * k
     step_ = jax.checkpoint(step, prevent_cse=False) if blocked else step
 
+    def sample(carry, _):
+        carry, _ = scan_blocks(step_, carry, m, block if m >= block else m)
+        return carry, signals(carry[0])
+
     def frame(carry, _):
-        carry, _ = scan_blocks(step_, carry, k, block if k >= block else k)
+        # k // m samples of m steps each; with samples shorter than a checkpoint block, the
+        # samples are grouped into blocks instead.
+        carry, sampled = scan_blocks(sample, carry, k // m, 1 if m >= block else block // m)
         states, t_act, tracked, i = carry
         bad = jnp.stack([~jnp.isfinite(s).all() for s in states]).any()
         tracked, marks = track_frame(tracked, states, t0 + i.astype(t0.dtype) * dt)
-        return (states, t_act, tracked, i), (*record(states), marks, bad)
+        return (states, t_act, tracked, i), (snapshot(states), sampled, marks, bad)
 
     outer_block = 1 if k >= block else max(1, block // k)
     states0 = unstack(y0)
     tracked0, marks0 = track_frame(tracked0, states0, t0)
     carry0 = (states0, t_act0, tracked0, jnp.zeros((), jnp.int32))
-    (states, t_act, tracked, _), (snaps, traces, ecg, marks, bads) = scan_blocks(
+    (states, t_act, tracked, _), (snaps, (traces, ecg), marks, bads) = scan_blocks(
         frame, carry0, plan.n_frames, outer_block
     )
     marks = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), marks0, marks)
 
-    snap0, trace0, ecg0 = record(states0)
+    def first_then(x0, xs):  # the initial sample, then (frames, samples per frame, ...) flat
+        return jnp.concatenate([x0[None], xs.reshape(-1, *xs.shape[2:])])
+
+    snap0 = snapshot(states0)
+    trace0, ecg0 = signals(states0)
     if ecg0 is not None and ecg is not None:
-        ecg = jnp.concatenate([ecg0[None], ecg])
+        ecg = first_then(ecg0, ecg)
     if snap0 is not None and snaps is not None:
         snaps = jnp.concatenate([snap0[None], snaps])
-    traces = jnp.concatenate([trace0[None], traces])  # (frames, probes, saved)
+    traces = first_then(trace0, traces)  # (samples, probes, saved)
     traces = jnp.transpose(traces, (1, 2, 0))
     every = k * dt
     ts = t0 + jnp.arange(plan.n_frames + 1, dtype=t0.dtype) * every
+    n_samples = plan.n_frames * (k // m)
+    trace_ts = t0 + jnp.arange(n_samples + 1, dtype=t0.dtype) * (m * dt)
     any_bad = bads.any()
     first = jnp.argmax(bads)
     nan_time = jnp.where(any_bad, t0 + (first + 1).astype(t0.dtype) * every, jnp.inf)
@@ -236,6 +263,7 @@ def _core(
         snapshots=snaps,
         traces=traces,
         ecg=ecg,
+        trace_ts=trace_ts,
         final_state=stack(states),
         final_time=ts[-1],
         activation_times=t_act,
@@ -359,7 +387,7 @@ def simulate(
         gradient, AbstractGradient, "gradient", "msim.AutoMode(), ReverseMode() or ForwardMode()"
     )
     save = Save() if save is None else save
-    t_end, dt, t0, n_steps, k, names, saved, probes = schedule(problem, t_end, dt, t0, save)
+    t_end, dt, t0, n_steps, k, m, names, saved, probes = schedule(problem, t_end, dt, t0, save)
     cell, grid = problem.cell, problem.grid
     diffusion_plan = diffusion.plan(problem, dt, splitting.diffusion_fraction)
     y0 = problem.initial_state if initial_state is None else jnp.asarray(initial_state)
@@ -400,6 +428,7 @@ def simulate(
     plan = _Plan(
         dt=dt,
         steps_per_frame=k,
+        steps_per_sample=m,
         n_frames=n_steps // k,
         diffusion=diffusion_plan,
         saved=saved,

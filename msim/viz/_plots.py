@@ -411,7 +411,7 @@ def plot_traces(
     if not solution.probes:
         raise ValueError("This solution has no probe traces; simulate with Save(probes=[...]).")
     name = state_name(solution, state)
-    ts = np.asarray(solution.ts)
+    ts = np.asarray(solution.trace_times)
     traces = [np.asarray(solution.trace(k, name)) for k in range(len(solution.probes))]
     if name == voltage_name(solution) and len(ts) > 1:
         rise = unresolved_upstrokes(traces)
