@@ -12,13 +12,22 @@ added to notebooks/ appears in the navigation by itself.
   stored notebook, without outputs (the test build, tests/test_docs.py, needs no execution).
 - A link in an included report to a file that is not part of the site (a folder, a test) is
   replaced by its repository path in code, so that `mkdocs build --strict` holds.
-- `<!-- readme: commands -->` in a page becomes the README's first two ```bash blocks (the
-  install-and-run command and the test command), so the home page cannot drift from them.
+
+Placeholders that pages use, each replaced by what it names when the page is built, so that
+the page cannot drift from it:
+
+- `<!-- readme: commands -->`: the README's first two ```bash blocks (install and run, and
+  the test command), on the home page;
+- `<!-- msim help: COMMAND -->`: `msim COMMAND --help` as the command prints it;
+- `<!-- msim: top-level names -->`: msim's top-level names, linked to their packages' pages;
+- `<!-- msim: validation reports -->`: the table of validation reports.
 """
 
+import argparse
 import ast
 import json
 import logging
+import os
 import pathlib
 import posixpath
 import re
@@ -110,16 +119,8 @@ def _fill(nav: list, section: str, entries: list) -> None:
     raise ValueError(f"mkdocs.yml: the nav has no section {section!r} for docs/hooks.py to fill")
 
 
-def on_config(config: MkDocsConfig) -> MkDocsConfig:
-    reports = [p for p in _included_pages() if p.startswith("validation/")]
-    notebooks = sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob(NOTEBOOKS))
-    _fill(config.nav, "Validation", _nav_entries(reports))
-    _fill(config.nav, "Notebooks", _nav_entries_notebooks(notebooks))
-    _fill(config.nav, "Performance", _nav_entries([p for p in PERFORMANCE if (ROOT / p).is_file()]))
-    return config
-
-
-def _nav_entries_notebooks(paths: list[str]) -> list[dict[str, str]]:
+def _notebook_entries(paths: list[str]) -> list[dict[str, str]]:
+    """Navigation entries titled by each notebook's first Markdown heading."""
     entries = []
     for p in paths:
         cells = json.loads((ROOT / p).read_text(encoding="utf-8"))["cells"]
@@ -137,6 +138,15 @@ def _nav_entries_notebooks(paths: list[str]) -> list[dict[str, str]]:
     return entries
 
 
+def on_config(config: MkDocsConfig) -> MkDocsConfig:
+    reports = [p for p in _included_pages() if p.startswith("validation/")]
+    notebooks = sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob(NOTEBOOKS))
+    _fill(config.nav, "Validation", _nav_entries(reports))
+    _fill(config.nav, "Notebooks", _notebook_entries(notebooks))
+    _fill(config.nav, "Performance", _nav_entries([p for p in PERFORMANCE if (ROOT / p).is_file()]))
+    return config
+
+
 def _report_table(page: Page) -> str:
     """A table of the validation reports: title (linked), and the script that writes it."""
     rows = ["| report | written by |", "| --- | --- |"]
@@ -151,10 +161,7 @@ def _report_table(page: Page) -> str:
 
 def _help(command: str) -> str:
     """``msim COMMAND --help`` as the command prints it (80 columns), in a code block."""
-    import argparse
-    import os
-
-    from msim.cli import _parser
+    from msim.cli import _parser  # imported here: only the CLI page needs msim itself
 
     parser = _parser()
     if command:

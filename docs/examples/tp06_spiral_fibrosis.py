@@ -1,6 +1,6 @@
 """A TP06 spiral wave in a sheet of ventricular tissue with diffuse fibrosis (mm, ms, mV).
 
-    python docs/examples/tp06_spiral_fibrosis.py [OUT]   # about 30 min on a 2-core CPU
+    python docs/examples/tp06_spiral_fibrosis.py [OUT]   # about 35 min on a 2-core CPU
 
 MSIM_DOCS_SMALL=1 runs a 40 x 40 sheet for 30 ms instead (the test suite does this; no
 spiral forms in it). Writes OUT/snapshots.png, OUT/cycle_length.png and OUT/summary.json
@@ -53,22 +53,21 @@ s1, s2 = msim.stimulus.s1s2(
 )
 problem = msim.Monodomain(cell, grid, diffusivity, stimulus=(s1, s2))
 
-# Record the voltage every 5 ms, every cell's beats, and the spiral tips.
+# Record the voltage every 5 ms and every cell's beats (the first 8 and the last). Spiral-tip
+# tracking (msim.observe.Tips) is left out: it skips every 2 x 2 plaquette that touches a
+# removed cell, so with 12% of them removed it misses the tip in most frames.
 save = msim.Save(
-    every=every,
-    probes=[(n // 4, 3 * n // 4)],
-    trackers=(msim.observe.Beats(count=8), msim.observe.Tips()),
+    every=every, probes=[(n // 4, 3 * n // 4)], trackers=(msim.observe.Beats(count=8),)
 )
 sol = msim.run(problem, t_end, dt, save, progress=not SMALL)
 
-beats, tips = sol.tracked["beats"], sol.tracked["tips"]
+beats = sol.tracked["beats"]
 tissue = np.asarray(grid.mask)
 n_beats = np.asarray(beats.n_beats)[tissue]
 cycle = np.where(tissue, np.asarray(beats.cycle_length(discard=2)), np.nan)
 summary = {
     "median beats per cell": float(np.median(n_beats)),
     "fraction of cells with 4 beats or more": float(np.mean(n_beats >= 4)),
-    "tips in the last frame": int(np.asarray(tips.counts)[-1]),
     # None where no cell had the 4 beats a cycle length after the S2 beat needs.
     "median cycle length (ms)": float(np.nanmedian(cycle)) if np.isfinite(cycle).any() else None,
 }
@@ -77,7 +76,7 @@ print(json.dumps(summary, indent=1))
 
 late = [t_end * f for f in (0.55, 0.7, 0.85, 1.0)]
 msim.viz.plot_snapshots(sol, times=late, vmin=-85.0, vmax=40.0).savefig(
-    out / "snapshots.png", bbox_inches="tight", dpi=110
+    out / "snapshots.png", bbox_inches="tight", dpi=80
 )
 
 fig, ax = plt.subplots(figsize=(5, 4.2))
@@ -87,4 +86,4 @@ fig.colorbar(image, ax=ax, label="mean cycle length after the S2 beat (ms)")
 ax.set_xlabel("x (mm)")
 ax.set_ylabel("y (mm)")
 ax.set_title("Re-entry: cycle length per cell")
-fig.savefig(out / "cycle_length.png", bbox_inches="tight", dpi=110)
+fig.savefig(out / "cycle_length.png", bbox_inches="tight", dpi=90)
