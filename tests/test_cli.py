@@ -87,6 +87,10 @@ def test_help(capsys):
         (["run", "--size", "3"], "--size must be at least 4"),
         (["run", "--t-end", "0"], "argument --t-end: must be positive"),
         (["run", "--every", "0.07"], "--every (0.07) must be a multiple of --dt (0.05)"),
+        (
+            ["run", "--trace-every", "0.15", "--every", "1.0"],
+            "--trace-every (0.15) must be a multiple of --dt (0.05) that divides --every (1.0)",
+        ),
         (["run", "--t-end", "5", "--every", "2"], "--t-end (5.0) must be a multiple of --every"),
         # ("red" is read as a CONFIG, so only the flag is unrecognised)
         (["run", "--colour", "red"], "unrecognized arguments: --colour"),
@@ -180,7 +184,7 @@ def test_the_default_protocol_makes_a_spiral(tmp_path):
     args = ["run", "--size", "128", "--t-end", "250", "--every", "2.5", "--no-figures"]
     assert main([*args, "--no-progress", "--out", str(out)]) == 0
     solution, _ = msim.io.load_solution(out / "solution.npz")
-    ts = np.asarray(solution.ts)
+    ts = np.asarray(solution.trace_times)
     late = ts >= 100.0  # after S1 (t = 0) and S2 (t = 46.9) have passed every probe
     for k in range(2):
         assert upstrokes(np.asarray(solution.trace(k))[late]) >= 3

@@ -420,7 +420,7 @@ def test_examples_load_build_and_match_the_builtin_run(tmp_path, capsys):
     ap = build_run(load_run_config(folder / "aliev_panfilov_spiral.toml"))
     builtin = _run._spiral_problem(200, _run._s2_time(200))
     assert bool(eqx.tree_equal(ap.problem, builtin))
-    assert (ap.t_end, ap.dt, ap.save.every) == (500.0, 0.05, 1.0)
+    assert (ap.t_end, ap.dt, ap.save.every, ap.save.trace_every) == (500.0, 0.05, 2.0, 0.05)
     assert ap.save.probes == ((50, 50), (150, 150))
     assert isinstance(ap.reaction, msim.ForwardEuler)
 
@@ -434,6 +434,7 @@ def test_examples_load_build_and_match_the_builtin_run(tmp_path, capsys):
     assert (tp06.dt, tp06.t_end) == (0.04, 1500.0) and isinstance(tp06.reaction, msim.RushLarsen)
     assert p.cell.units.length == "mm" and p.cell.units.time == "ms"
     assert tp06.save.probes == ((60, 60), (180, 180), (60, 180), (180, 60))
+    assert (tp06.save.every, tp06.save.trace_every) == (5.0, 0.04)  # traces at every step
 
     # Written again only with --force; run flags do not apply to --example.
     refused(["run", "--example", str(folder)], capsys, "holds aliev_panfilov_spiral.toml")

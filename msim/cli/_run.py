@@ -268,15 +268,15 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.trace_every is None:
         args.trace_every = args.dt
     parser = args.subparser
+    if not _multiple(args.every, args.dt):
+        parser.error(f"--every ({args.every}) must be a multiple of --dt ({args.dt})")
+    if not _multiple(args.t_end, args.every):
+        parser.error(f"--t-end ({args.t_end}) must be a multiple of --every ({args.every})")
     if not _multiple(args.trace_every, args.dt) or not _multiple(args.every, args.trace_every):
         parser.error(
             f"--trace-every ({args.trace_every}) must be a multiple of --dt ({args.dt}) that "
             f"divides --every ({args.every})"
         )
-    if not _multiple(args.every, args.dt):
-        parser.error(f"--every ({args.every}) must be a multiple of --dt ({args.dt})")
-    if not _multiple(args.t_end, args.every):
-        parser.error(f"--t-end ({args.t_end}) must be a multiple of --every ({args.every})")
     if args.size < 4:
         parser.error(f"--size must be at least 4 cells, got {args.size}")
     if args.s2_time is not None and args.s2_time >= args.t_end:

@@ -235,7 +235,8 @@ def _core(
     marks = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), marks0, marks)
 
     def first_then(x0, xs):  # the initial sample, then (frames, samples per frame, ...) flat
-        return jnp.concatenate([x0[None], xs.reshape(-1, *xs.shape[2:])])
+        flat = xs.reshape(xs.shape[0] * xs.shape[1], *xs.shape[2:])
+        return jnp.concatenate([x0[None], flat])
 
     snap0 = snapshot(states0)
     trace0, ecg0 = signals(states0)
@@ -247,8 +248,9 @@ def _core(
     traces = jnp.transpose(traces, (1, 2, 0))
     every = k * dt
     ts = t0 + jnp.arange(plan.n_frames + 1, dtype=t0.dtype) * every
+    # Sampled at the frames (the default): no separate times, as before trace_every existed.
     n_samples = plan.n_frames * (k // m)
-    trace_ts = t0 + jnp.arange(n_samples + 1, dtype=t0.dtype) * (m * dt)
+    trace_ts = None if m == k else t0 + jnp.arange(n_samples + 1, dtype=t0.dtype) * (m * dt)
     any_bad = bads.any()
     first = jnp.argmax(bads)
     nan_time = jnp.where(any_bad, t0 + (first + 1).astype(t0.dtype) * every, jnp.inf)
