@@ -5,10 +5,13 @@ outputs). The docs build (mkdocs.yml, docs/hooks.py) shows docs/notebooks/NAME.i
 outputs, where this script has written one, and the stored notebook without outputs otherwise.
 docs/notebooks/ is not tracked (docs/.gitignore).
 
-    python docs/render_notebooks.py            # small sizes (MSIM_NOTEBOOK_SMALL=1), ~1 min
-    python docs/render_notebooks.py --full     # the notebooks' own sizes (the spiral, ...)
+    python docs/render_notebooks.py            # small sizes (MSIM_NOTEBOOK_SMALL=1), ~3 min
+    python docs/render_notebooks.py --full     # the notebooks' own sizes, ~10 min: publish these
     python docs/render_notebooks.py 01_quickstart   # only the notebooks whose name has this
     mkdocs build --strict                      # then build the site
+
+(Times for the five notebooks on the 2-core development CPU. The small sizes are what the test
+suite runs; some pictures need the full ones, such as the quickstart's spiral wave.)
 
 Each notebook runs in a scratch folder (what it writes stays out of the repository), with
 ipykernel's own kernel (the Python running this script); a cell that raises stops the script
