@@ -242,15 +242,38 @@ def test_velocity_summary_leaves_out_the_stimulated_strip():
     assert np.isclose(along.longitudinal, summary.median, rtol=0.05)
 
 
-def test_mean_conduction_velocity_refuses_masked_or_silent_end_cells():
+def test_mean_conduction_velocity_refuses_masked_end_cells():
     times = np.linspace(0.0, 9.0, 10)
     times[9] = np.nan
     mask = np.ones(10, bool)
     mask[0] = False
     with pytest.raises(ValueError, match="x1 = \\(0,\\) is outside the tissue mask"):
         msim.observe.mean_conduction_velocity(times, 1.0, (0,), (5,), mask=mask)
-    with pytest.raises(ValueError, match="x2 = \\(9,\\) never activated"):
-        msim.observe.mean_conduction_velocity(times, 1.0, (1,), (9,))
-    # Traced (inside jit), a NaN stays a NaN: a loss sees it rather than an exception.
+    grid = msim.Grid((10,), 1.0, mask=mask)  # the grid's own mask, through spacing=grid
+    with pytest.raises(ValueError, match="x1 = \\(0,\\) is outside the tissue mask"):
+        msim.observe.mean_conduction_velocity(times, grid, (0,), (5,))
+    assert np.isclose(msim.observe.mean_conduction_velocity(times, grid, (1,), (5,)), 1.0)
+    # A tissue cell the wave did not reach: NaN, eagerly and under jit alike.
     f = jax.jit(lambda t: msim.observe.mean_conduction_velocity(t, 1.0, (1,), (9,)))
     assert np.isnan(f(jnp.asarray(times)))
+    assert np.isnan(msim.observe.mean_conduction_velocity(times, 1.0, (1,), (9,)))
+
+
+def test_tips_ignore_uncoupled_cells_as_they_ignore_masked_ones(spiral):
+    """Fibrosis as D = 0 cells (resting while the wave passes) makes no spurious tips: the
+    tracker leaves them out as it leaves out masked cells, and both find the same tips."""
+    problem, _, _ = spiral
+    grid = problem.grid
+    fibrotic = msim.tissue.diffuse(grid, 0.05, seed=2)
+    d = msim.tissue.fibrotic_diffusivity(grid, fibrotic, 0.1)
+    save = msim.Save(every=0.5, snapshots=False, activation=False, trackers=[Tips(8)])
+    y0 = problem.initial_state
+    zero_d = msim.Monodomain(problem.cell, grid, d, initial_state=y0)
+    masked = msim.Monodomain(
+        problem.cell, msim.tissue.fibrotic_grid(grid, fibrotic), 0.1, initial_state=y0
+    )
+    a = msim.simulate(zero_d, 150.0, 0.05, save).tracked["tips"]
+    b = msim.simulate(masked, 150.0, 0.05, save).tracked["tips"]
+    late = np.asarray(a.times) >= 20.0  # after the broken initial wave has curled
+    assert np.asarray(a.counts)[late].max() <= 1
+    np.testing.assert_array_equal(np.asarray(a.counts), np.asarray(b.counts))

@@ -20,6 +20,7 @@ import math
 from typing import ClassVar
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -370,7 +371,14 @@ class Tips(AbstractTracker):
     ``w_star``) or, by default, the voltage at the previous saved frame (time-delay embedding,
     the delay being ``Save.every``; any delay well below the rotation period makes a loop around
     the centre, and `TipTrack.rotation_period` needs frames that frequent anyway). Tips are
-    the plaquettes of 2x2 cells with a nonzero `topological_charge`; masked cells make no tips.
+    the plaquettes of 2x2 cells with a nonzero `topological_charge`; masked cells make no tips,
+    nor do cells a concrete diffusivity field uncouples (D = 0: resting while the wave passes,
+    they would make spurious ones; a traced field, as in an ensemble, is not looked at).
+
+    Limits: a plaquette with a corner outside the tissue is not tested, so a tip that sits in
+    such a plaquette, or a spiral anchored to an obstacle or a fibrotic patch (whose
+    singularity is inside it), is not found in those frames: in fibrotic tissue check
+    ``TipTrack.counts`` before trusting a trajectory.
 
     Args:
         max_tips: tips listed per frame (a frame with more counts them all, lists the first).
@@ -418,13 +426,33 @@ class Tips(AbstractTracker):
         second = None if self.state is None else cell.state_index(self.state)
         v_star = float(cell.activation_threshold if self.v_star is None else self.v_star)
         w_star = v_star if self.w_star is None else float(self.w_star)
-        return _BoundTips(self.max_tips, cell.voltage_index, second, v_star, w_star, problem.grid)
+        return _BoundTips(
+            self.max_tips, cell.voltage_index, second, v_star, w_star, _coupled(problem)
+        )
 
     def init(self, problem, v0):
         raise RuntimeError("Tips runs bound to a problem (Tips.bind).")
 
     def result(self, carry, records):
         raise RuntimeError("Tips runs bound to a problem (Tips.bind).")
+
+
+def _coupled(problem) -> Grid:
+    """The grid whose mask holds the cells that take part in the phase: the tissue, less the
+    cells a concrete diffusivity field uncouples (D = 0: at rest while the wave passes, their
+    phase jumps against their neighbours' and would make spurious singularities)."""
+    from ..tissue import Isotropic
+
+    grid = problem.grid
+    conductivity = getattr(problem, "conductivity", None)
+    if not isinstance(conductivity, Isotropic) or conductivity.diffusivity.ndim == 0:
+        return grid
+    if isinstance(conductivity.diffusivity, jax.core.Tracer):
+        return grid
+    coupled = grid.mask_array() & (np.asarray(conductivity.diffusivity) > 0)
+    if coupled.all() or not coupled.any():
+        return grid
+    return Grid(grid.shape, grid.spacing, mask=coupled, periodic=grid.periodic)
 
 
 class _BoundTips(AbstractTracker):

@@ -3,12 +3,12 @@ r"""Conduction velocity from activation-time maps, as smooth functions of the ti
 import dataclasses
 from collections.abc import Sequence
 
-import jax
 import jax.lax as lax
 import jax.numpy as jnp
 import numpy as np
 
 from .._types import Array, ArrayLike, Float
+from ..tissue import Grid
 
 
 def _spacing(spacing: float | Sequence[float], ndim: int) -> tuple[float, ...]:
@@ -122,7 +122,7 @@ def _time_gradient(t: Array, h: tuple[float, ...], valid: Array) -> tuple[list[A
 
 def mean_conduction_velocity(
     activation_times: Float[ArrayLike, "*grid"],
-    spacing: float | Sequence[float],
+    spacing: float | Sequence[float] | Grid,
     x1: Sequence[int],
     x2: Sequence[int],
     mask: ArrayLike | None = None,
@@ -138,15 +138,16 @@ def mean_conduction_velocity(
     Args:
         activation_times: activation time per cell, in the model's time unit (NaN where never
             activated).
-        spacing: cell size ``h``, one value or one per axis, in the model's length unit.
+        spacing: cell size ``h``, one value or one per axis, in the model's length unit; or
+            the `msim.Grid`, whose spacing and mask are then used.
         x1: grid index of the first cell (e.g. near the stimulus).
         x2: grid index of the second cell.
         mask: optional boolean tissue mask (`msim.Grid.mask`); an end cell outside it raises.
 
     Raises:
-        ValueError: an end cell outside ``mask``, or, when the times are concrete (not traced
-            inside ``jit`` or ``grad``), an end cell that never activated; traced times give
-            NaN there instead.
+        ValueError: an end cell outside the tissue (``mask``, or the mask of a `msim.Grid`
+            given as ``spacing``): its time is NaN by construction, never a measurement. A
+            tissue cell the wave did not reach gives NaN, under ``jit`` or not.
 
     Returns:
         The speed in length/time of the inputs (mm/ms = m/s for physiological models).
@@ -159,6 +160,10 @@ def mean_conduction_velocity(
     2004.
     """
     t = jnp.asarray(activation_times)
+    if isinstance(spacing, Grid):
+        if mask is None and spacing.mask is not None:
+            mask = spacing.mask
+        spacing = spacing.spacing
     h = _spacing(spacing, t.ndim)
     i1 = tuple(int(i) for i in x1)
     i2 = tuple(int(i) for i in x2)
@@ -178,14 +183,6 @@ def mean_conduction_velocity(
                 raise ValueError(
                     f"{name} = {index} is outside the tissue mask: the velocity needs two tissue "
                     "cells; choose end cells inside the mask."
-                )
-    if not isinstance(t, jax.core.Tracer):
-        for name, index in (("x1", i1), ("x2", i2)):
-            if not np.isfinite(float(t[index])):
-                raise ValueError(
-                    f"{name} = {index} never activated (its activation time is NaN): the wave "
-                    "did not reach it, or it is outside the tissue; choose cells the wave "
-                    "reaches."
                 )
     distance = float(
         np.sqrt(sum(((a - b) * h_a) ** 2 for a, b, h_a in zip(i2, i1, h, strict=True)))
