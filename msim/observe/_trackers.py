@@ -20,9 +20,9 @@ import math
 from typing import ClassVar
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 
 from .._types import Array
 from ..tissue import Grid
@@ -447,7 +447,7 @@ def _coupled(problem) -> Grid:
     conductivity = getattr(problem, "conductivity", None)
     if not isinstance(conductivity, Isotropic) or conductivity.diffusivity.ndim == 0:
         return grid
-    if isinstance(conductivity.diffusivity, jax.core.Tracer):
+    if isinstance(conductivity.diffusivity, Tracer):
         return grid
     coupled = grid.mask_array() & (np.asarray(conductivity.diffusivity) > 0)
     if coupled.all() or not coupled.any():

@@ -203,7 +203,7 @@ def stimulated_cells(problem, margin: int = 0) -> np.ndarray:
     covered = masks.any(axis=0) if len(masks) else np.zeros(problem.grid.shape, bool)
     if margin:
         covered = ndimage.binary_dilation(covered, iterations=int(margin))
-    return covered
+    return np.asarray(covered, dtype=bool)
 
 
 @dataclasses.dataclass(frozen=True)
