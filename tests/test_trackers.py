@@ -217,6 +217,10 @@ def test_tracker_bad_input():
         msim.simulate(cable, 1.0, 0.05, msim.Save(trackers=[Beats(2), Beats(3)]))
     with pytest.raises(ValueError, match="no result for the tracker"):
         msim.simulate(cable, 1.0, 0.05, msim.Save(trackers=[Beats(2)]), tracked={})
+    previous = msim.simulate(cable, 1.0, 0.05, msim.Save(trackers=[Beats(2)])).tracked
+    for other in (Beats(3), Beats(2, level=0.5)):
+        with pytest.raises(ValueError, match="not a result of this run's Beats tracker"):
+            msim.simulate(cable, 1.0, 0.05, msim.Save(trackers=[other]), tracked=previous)
     with pytest.raises(ValueError, match="at least 4 samples"):
         msim.observe.dominant_frequency(np.zeros(3), 1.0)
 

@@ -62,6 +62,11 @@ class AbstractTracker(eqx.Module):
         """The carry that continues a run whose result is ``result``."""
         return result
 
+    def bind(self, problem) -> "AbstractTracker":
+        """This tracker with what it takes from the problem resolved (thresholds, state
+        indices, the grid), as it runs inside the loop; by default itself."""
+        return self
+
     def check(self, problem) -> None:
         """Host checks against the problem before anything compiles (raise `ValueError`)."""
 
@@ -510,7 +515,7 @@ def bind(trackers, problem) -> tuple[AbstractTracker, ...]:
                 f"{type(t).__name__}."
             )
         t.check(problem)
-        bound.append(t.bind(problem) if isinstance(t, Beats | Tips) else t)
+        bound.append(t.bind(problem))
     return tuple(bound)
 
 

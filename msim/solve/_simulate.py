@@ -469,4 +469,20 @@ def _tracker_carries(trackers: tuple, tracked: dict | None, problem, v0: Array) 
             f"tracked has no result for the tracker(s) {missing}: continue a run with the same "
             f"Save trackers (tracked holds {sorted(tracked)})."
         )
-    return tuple(tr.resume(tracked[tr.name]) for tr in trackers)
+    carries = []
+    for tr in trackers:
+        carry = tr.resume(tracked[tr.name])
+        # A result of another run (another grid, beat count or APD level) must not be continued
+        # as if it were this one's: the carry must have the structure and shapes of a fresh one.
+        fresh = jax.eval_shape(lambda tr=tr: tr.init(problem, v0))
+        got = jax.tree.map(lambda x: jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)), carry)
+        if jax.tree.structure(got) != jax.tree.structure(fresh) or any(
+            a.shape != b.shape
+            for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(fresh), strict=True)
+        ):
+            raise ValueError(
+                f"tracked[{tr.name!r}] is not a result of this run's {type(tr).__name__} tracker "
+                "(another grid, count or level): continue a run with the Save it was run with."
+            )
+        carries.append(carry)
+    return tuple(carries)
