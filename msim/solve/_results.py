@@ -21,6 +21,14 @@ class RESULTS(eqx.Enumeration):
         "a stimulus given at run time has a NaN or infinite start, duration, period or "
         "amplitude, a pulse shorter than dt, or a duration longer than its period"
     )
+    max_steps = (
+        "the adaptive solver reached its maximum number of steps before the end time (the "
+        "tolerance cannot be met in that many steps)"
+    )
+    linear_solver = (
+        "the iterative linear solver (conjugate gradients) of an implicit or elliptic step did "
+        "not converge to its tolerance within its maximum number of iterations"
+    )
 
 
 SimulationError = eqx.EquinoxRuntimeError
