@@ -3,7 +3,7 @@
 Conventions: a state is channel-first, ``(n_states, *grid)``; a single cell is ``grid == ()``.
 """
 
-from jaxtyping import Array, ArrayLike, Bool, Float, Int
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PyTree
 
 __all__ = [
     "Array",
@@ -13,6 +13,7 @@ __all__ = [
     "Float",
     "FloatGrid",
     "Int",
+    "PyTree",
     "Scalar",
     "ScalarLike",
     "State",

@@ -12,6 +12,8 @@ from ._gradient import (
     ForwardMode as ForwardMode,
     ReverseMode as ReverseMode,
 )
+from ._implicit import ImplicitDiffusion as ImplicitDiffusion
+from ._linear import SolveStats as SolveStats
 from ._problem import (
     AbstractProblem as AbstractProblem,
     Monodomain as Monodomain,

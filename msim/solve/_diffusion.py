@@ -17,6 +17,7 @@ import abc
 import dataclasses
 import math
 from collections.abc import Hashable
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -26,19 +27,42 @@ import numpy as np
 from jax.core import Tracer
 
 from .._convert import concrete
-from .._types import Array, Bool
+from .._types import Array, Bool, PyTree
 from ..cells import AbstractGatedCellModel
 from ..tissue import AbstractStencil, UniformStencil
+from ._linear import SolveStats
 from ._problem import AbstractProblem
 from ._reaction import ForwardEuler, Heun, States
 
 
 class AbstractPreparedDiffusion(eqx.Module):
-    """A diffusion step ready to run: built inside the compiled program."""
+    """A diffusion step ready to run: built inside the compiled program.
+
+    The time loop calls ``advance``; a scheme without a carry of its own and without linear
+    solves defines only ``step``. Schemes with iterative linear solves (`ImplicitDiffusion`,
+    the bidomain's elliptic solve) set ``solves = True`` and return a `SolveStats` per step,
+    which the loop accumulates into ``Solution.linear_solves`` and turns into
+    ``RESULTS.linear_solver`` when a solve did not converge.
+    """
+
+    solves: ClassVar[bool] = False
+    """Whether ``advance`` returns `SolveStats` (iterative linear solves)."""
 
     @abc.abstractmethod
     def step(self, states: States, h: float) -> States:
         """Advance the diffused states by ``h``; the others pass through unchanged."""
+
+    def init(self, states: States) -> PyTree:
+        """The scheme's own carry through the time loop (e.g. the extracellular potential of
+        the last step, a warm start), from the initial states; None by default."""
+        return None
+
+    def advance(
+        self, t: Array, states: States, h: float, carry: PyTree
+    ) -> tuple[States, PyTree, SolveStats | None]:
+        """Advance from time ``t`` by ``h``: ``(states, carry, stats)``; ``stats`` is a
+        `SolveStats` when ``solves`` is True, else None. Default: `step`, no carry."""
+        return self.step(states, h), carry, None
 
     @abc.abstractmethod
     def unstable(self, h: float) -> Bool[Array, ""]:
@@ -58,6 +82,11 @@ class AbstractDiffusion(eqx.Module):
     @abc.abstractmethod
     def prepare(self, problem: AbstractProblem, plan: Hashable) -> AbstractPreparedDiffusion:
         """The prepared step (traced: runs inside the compiled program)."""
+
+    def describe(self) -> str | None:
+        """The scheme's iterative linear solver, as its failures name it; None (default) for
+        a scheme without one."""
+        return None
 
 
 _MAX_SUBSTEPS = 100_000  # per time step: more means wrong units, not a simulation to run

@@ -15,6 +15,7 @@ from ..observe import first_crossing
 from ..observe._trackers import bind as bind_trackers
 from ._diffusion import AbstractDiffusion, ExplicitDiffusion
 from ._gradient import AbstractGradient, AutoMode
+from ._linear import SolveStats
 from ._loop import scan_blocks
 from ._problem import AbstractProblem
 from ._reaction import AbstractReaction, AutoReaction, stack, unstack
@@ -42,6 +43,7 @@ class _Plan:
     trackers: tuple  # msim.observe trackers, bound to the problem
     block: int
     throw: bool
+    solver: str = ""  # the diffusion scheme, as its linear-solve failures name it
 
 
 def check_times(t_end, dt, t0) -> tuple[float, float, float]:
@@ -126,10 +128,32 @@ _HEAD = (
 )
 
 
-def _messages(plan: _Plan) -> tuple[tuple[str, ...], int]:
+_LINEAR_GROUPS = 64  # time groups of the linear-solve failure messages
+_DECADES = tuple(range(-12, 1))  # residual buckets: below 1e-12, [1e-12, 1e-11), ..., >= 1
+
+
+def linear_advice(solver: str, residual: str) -> str:
+    return (
+        f"{solver} did not converge: relative residual {residual} after the maximum number "
+        "of iterations. Raise its max_steps, loosen its rtol, or take a smaller dt; "
+        "simulate(..., throw=False) returns the exact figures in Solution.linear_solves."
+    )
+
+
+def _decade(i: int) -> str:
+    if i == 0:
+        return f"below 1e{_DECADES[0]}"
+    if i == len(_DECADES):
+        return "of 1 or more (or not finite)"
+    return f"between 1e{_DECADES[i - 1]} and 1e{_DECADES[i]}"
+
+
+def _messages(plan: _Plan) -> tuple[tuple[str, ...], int, int, int]:
     """The error messages of a run: the `_HEAD` codes first, in order, then ``len(_HEAD) + j``
-    for a NaN in the ``j``-th group of ``per`` save intervals. Times are relative to ``t0``, so
-    that a continued run (a new ``t0``, as `run` makes) reuses the compiled program."""
+    for a NaN in the ``j``-th group of ``per`` save intervals, then one per group of
+    ``per_step`` time steps and residual decade for a linear solve that did not converge.
+    Times are relative to ``t0``, so that a continued run (a new ``t0``, as `run` makes)
+    reuses the compiled program. Returns ``(messages, per, first_linear, per_step)``."""
     per = max(1, math.ceil(plan.n_frames / _MAX_MESSAGES))
     every = plan.steps_per_frame * plan.dt
     msgs = ["msim.simulate: " + advice for _, advice in _HEAD]
@@ -139,7 +163,18 @@ def _messages(plan: _Plan) -> tuple[tuple[str, ...], int]:
             f"msim.simulate: the state became NaN or infinite between t0 + {lo:g} and "
             f"t0 + {hi:g} (t0: the start time of this call). " + NAN_ADVICE
         )
-    return tuple(msgs), per
+    first_linear = len(msgs)
+    n_steps = plan.n_frames * plan.steps_per_frame
+    per_step = max(1, math.ceil(n_steps / _LINEAR_GROUPS))
+    if plan.solver:
+        for j in range(0, n_steps, per_step):
+            lo, hi = j * plan.dt, min(j + per_step, n_steps) * plan.dt
+            for d in range(len(_DECADES) + 1):
+                msgs.append(
+                    f"msim.simulate: between t0 + {lo:g} and t0 + {hi:g}, "
+                    + linear_advice(plan.solver, _decade(d))
+                )
+    return tuple(msgs), per, first_linear, per_step
 
 
 def _core(
@@ -158,6 +193,7 @@ def _core(
     cell = problem.cell
     vi = cell.voltage_index
     prepared = diffusion.prepare(problem, plan.diffusion)
+    solves = prepared.solves
     unstable = prepared.unstable(dt * splitting.diffusion_fraction)
     invalid_diffusivity = problem.invalid_diffusivity()
     invalid_stimulus = problem.invalid_stimulus(dt)
@@ -171,15 +207,29 @@ def _core(
     trackers = plan.trackers
 
     def step(carry, _):
-        states, t_act, tracked, i = carry
+        states, t_act, tracked, own, stats, i = carry
         t = t0 + i.astype(t0.dtype) * dt
-        new = splitting.step(react, prepared.step, t, states, dt)
+        # The diffusion scheme's own carry and solve statistics pass through the splitting's
+        # one or two diffusion calls of this step, in order.
+        box: dict = {"own": own, "stats": []}
+
+        def diffuse(t_d, s, h):
+            s, box["own"], st = prepared.advance(t_d, s, h, box["own"])
+            if st is not None:
+                box["stats"].append(st)
+            return s
+
+        new = splitting.step(react, diffuse, t, states, dt)
+        own = box["own"]
+        if stats is not None:
+            for st in box["stats"]:
+                stats = stats.add(st, i)
         if plan.threshold is not None:
             t_act = first_crossing(t_act, states[vi], new[vi], t, dt, plan.threshold)
         tracked = tuple(
             tr.step(c, states[vi], new[vi], t, dt) for tr, c in zip(trackers, tracked, strict=True)
         )
-        return (new, t_act, tracked, i + 1), None
+        return (new, t_act, tracked, own, stats, i + 1), None
 
     def track_frame(tracked, states, t):
         pairs = [tr.frame(c, states, t) for tr, c in zip(trackers, tracked, strict=True)]
@@ -220,16 +270,17 @@ def _core(
         # k // m samples of m steps each; with samples shorter than a checkpoint block, the
         # samples are grouped into blocks instead.
         carry, sampled = scan_blocks(sample, carry, k // m, 1 if m >= block else block // m)
-        states, t_act, tracked, i = carry
+        states, t_act, tracked, own, stats, i = carry
         bad = jnp.stack([~jnp.isfinite(s).all() for s in states]).any()
         tracked, marks = track_frame(tracked, states, t0 + i.astype(t0.dtype) * dt)
-        return (states, t_act, tracked, i), (snapshot(states), sampled, marks, bad)
+        return (states, t_act, tracked, own, stats, i), (snapshot(states), sampled, marks, bad)
 
     outer_block = 1 if k >= block else max(1, block // k)
     states0 = unstack(y0)
     tracked0, marks0 = track_frame(tracked0, states0, t0)
-    carry0 = (states0, t_act0, tracked0, jnp.zeros((), jnp.int32))
-    (states, t_act, tracked, _), (snaps, (traces, ecg), marks, bads) = scan_blocks(
+    stats0 = SolveStats.zero(y0.dtype) if solves else None
+    carry0 = (states0, t_act0, tracked0, prepared.init(states0), stats0, jnp.zeros((), jnp.int32))
+    (states, t_act, tracked, _, stats, _), (snaps, (traces, ecg), marks, bads) = scan_blocks(
         frame, carry0, plan.n_frames, outer_block
     )
     marks = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), marks0, marks)
@@ -257,6 +308,8 @@ def _core(
     # The first that applies names the cause: invalid inputs, then instability, then NaN
     # (which the others usually lead to).
     result = RESULTS.where(any_bad, RESULTS.nan, RESULTS.successful)
+    if stats is not None:  # a solve that did not converge is the cause of what follows it
+        result = RESULTS.where(stats.failed, RESULTS.linear_solver, result)
     result = RESULTS.where(unstable, RESULTS.unstable, result)
     result = RESULTS.where(invalid_stimulus, RESULTS.invalid_stimulus, result)
     result = RESULTS.where(invalid_diffusivity, RESULTS.invalid_diffusivity, result)
@@ -279,11 +332,22 @@ def _core(
         tracked={
             tr.name: tr.result(c, m) for tr, c, m in zip(trackers, tracked, marks, strict=True)
         },
+        linear_solves=stats,
     )
     if plan.throw:
         # On every output, so the check cannot be dropped whichever of them the caller uses.
-        msgs, per = _messages(plan)
+        msgs, per, first_linear, per_step = _messages(plan)
         index = len(_HEAD) + first // per
+        if stats is not None:
+            decade = jnp.searchsorted(
+                jnp.asarray([10.0**d for d in _DECADES], stats.residual.dtype),
+                stats.residual,
+                side="right",
+            )
+            decade = jnp.where(jnp.isfinite(stats.residual), decade, len(_DECADES))
+            group = jnp.maximum(stats.first_failure, 0) // per_step
+            linear_index = first_linear + group * (len(_DECADES) + 1) + decade
+            index = jnp.where(result == RESULTS.linear_solver, linear_index, index)
         for i, (code, _) in enumerate(_HEAD):
             index = jnp.where(result == code, i, index)
         sol = eqx.branched_error_if(sol, result != RESULTS.successful, index, msgs)
@@ -441,6 +505,7 @@ def simulate(
         trackers=trackers,
         block=int(gradient.block(n_steps)),
         throw=throw,
+        solver=diffusion.describe() or "",
     )
     return _run(
         problem,

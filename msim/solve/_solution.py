@@ -7,6 +7,7 @@ from .._convert import flag, real, sequence
 from .._types import Array
 from .._units import DIMENSIONLESS, Units
 from ..tissue import Grid
+from ._linear import SolveStats
 from ._results import RESULTS
 
 
@@ -146,6 +147,9 @@ class Solution(eqx.Module):
         grid: the `msim.Grid` simulated (spacing, mask, periodicity), for plots and files.
         units: the `msim.Units` of the model (time, voltage, length).
         model: the cell model's class name.
+        linear_solves: what the iterative linear solves of the run did (`SolveStats`: solves,
+            iterations, the residual of a solve that did not converge), for schemes that
+            solve (`ImplicitDiffusion`, the bidomain); None otherwise.
         tracked: what the `Save.trackers` recorded, ``{tracker name: its result}`` (see
             `msim.observe`); empty when none were asked for.
     """
@@ -167,6 +171,7 @@ class Solution(eqx.Module):
     model: str | None = eqx.field(static=True, default=None)
     tracked: dict = eqx.field(default_factory=dict)
     trace_ts: Array | np.ndarray | None = None
+    linear_solves: SolveStats | None = None
 
     @property
     def trace_times(self) -> Array | np.ndarray:

@@ -21,11 +21,13 @@ class AbstractSplitting(eqx.Module):
     def step(
         self,
         reaction: Callable[[Array, States, float], States],
-        diffusion: Callable[[States, float], States],
+        diffusion: Callable[[Array, States, float], States],
         t: Array,
         states: States,
         dt: float,
-    ) -> States: ...
+    ) -> States:
+        """One step of ``dt`` from ``t``: ``reaction(t, states, h)`` and
+        ``diffusion(t, states, h)`` each advance from time ``t`` by ``h``."""
 
 
 class Godunov(AbstractSplitting):
@@ -35,7 +37,7 @@ class Godunov(AbstractSplitting):
     diffusion_fraction: ClassVar[float] = 1.0
 
     def step(self, reaction, diffusion, t, states, dt):
-        return diffusion(reaction(t, states, dt), dt)
+        return diffusion(t, reaction(t, states, dt), dt)
 
 
 class Strang(AbstractSplitting):
@@ -49,6 +51,6 @@ class Strang(AbstractSplitting):
     diffusion_fraction: ClassVar[float] = 0.5
 
     def step(self, reaction, diffusion, t, states, dt):
-        states = diffusion(states, 0.5 * dt)
+        states = diffusion(t, states, 0.5 * dt)
         states = reaction(t, states, dt)
-        return diffusion(states, 0.5 * dt)
+        return diffusion(t + 0.5 * dt, states, 0.5 * dt)

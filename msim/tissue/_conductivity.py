@@ -78,7 +78,7 @@ class Isotropic(AbstractConductivity):
     def stencil(self, grid: Grid) -> AbstractStencil:
         d = self.diffusivity
         if d.ndim == 0 and grid.mask is None:
-            return UniformStencil(d, grid.spacing, grid.periodic)
+            return UniformStencil(d, grid.spacing, grid.periodic, grid.shape)
         d = jnp.broadcast_to(d, grid.shape)
         faces = []
         for axis, (is_open, h) in enumerate(zip(open_faces(grid), grid.spacing, strict=True)):

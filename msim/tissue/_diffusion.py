@@ -8,6 +8,7 @@ traced) conductivity, then applied at every step as a pure function.
 """
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
 import jax.lax as lax
@@ -52,6 +53,15 @@ class AbstractStencil(eqx.Module):
         Explicit (forward Euler or Heun) diffusion steps are stable for ``dt <= 2 / max_rate``.
         """
 
+    @abc.abstractmethod
+    def diagonal(self) -> Array:
+        """The operator's diagonal, cell by cell (``<= 0``), in 1/time: what a Jacobi
+        preconditioner of an implicit step inverts."""
+
+    symmetric: eqx.AbstractClassVar[bool]
+    """Whether the operator is symmetric (then ``-apply`` is positive semidefinite and its
+    implicit systems take conjugate gradients)."""
+
 
 class UniformStencil(AbstractStencil):
     """Scalar diffusivity on an unmasked grid: the standard (2d+1)-point stencil.
@@ -63,6 +73,7 @@ class UniformStencil(AbstractStencil):
     diffusivity: Array
     spacing: tuple[float, ...] = eqx.field(static=True)
     periodic: tuple[bool, ...] = eqx.field(static=True)
+    shape: tuple[int, ...] = eqx.field(static=True)
 
     def apply(self, u: Array) -> Array:
         # Neighbours by rolls, with the mirror ghost written over the wrapped edge value: the
@@ -107,6 +118,21 @@ class UniformStencil(AbstractStencil):
     def max_rate(self) -> Array:
         return 4.0 * self.diffusivity * sum(1.0 / h**2 for h in self.spacing)
 
+    symmetric: ClassVar[bool] = True
+
+    def diagonal(self) -> Array:
+        # -2 / h^2 per axis, less one 1 / h^2 for each mirror ghost (a wall) at the cell.
+        shape = self.shape
+        out = jnp.zeros(shape, jnp.result_type(self.diffusivity))
+        for axis, (h, periodic) in enumerate(zip(self.spacing, self.periodic, strict=True)):
+            if periodic:
+                out = out - 2.0 / h**2
+                continue
+            index = lax.broadcasted_iota(jnp.int32, shape, axis)
+            walls = (index == 0).astype(out.dtype) + (index == shape[axis] - 1).astype(out.dtype)
+            out = out - (2.0 - walls) / h**2
+        return self.diffusivity * out
+
 
 class FaceStencil(AbstractStencil):
     """Per-cell (heterogeneous) isotropic diffusivity, any mask.
@@ -125,8 +151,12 @@ class FaceStencil(AbstractStencil):
         return out
 
     def max_rate(self) -> Array:
-        diag = sum(c + jnp.roll(c, 1, axis=a) for a, c in enumerate(self.faces))
-        return 2.0 * jnp.max(diag)
+        return 2.0 * jnp.max(-self.diagonal())
+
+    symmetric: ClassVar[bool] = True
+
+    def diagonal(self) -> Array:
+        return -sum(c + jnp.roll(c, 1, axis=a) for a, c in enumerate(self.faces))
 
 
 class TensorStencil(AbstractStencil):
@@ -161,6 +191,21 @@ class TensorStencil(AbstractStencil):
                 if c is not None:
                     flux = flux + c * 0.5 * (grads[b] + _shift(grads[b], a))
             out = out + flux - jnp.roll(flux, 1, axis=a)
+        return out
+
+    symmetric: ClassVar[bool] = False  # one-sided differences at walls break the symmetry
+
+    def diagonal(self) -> Array:
+        out = -sum(d + jnp.roll(d, 1, axis=a) for a, d in enumerate(self.diag))
+        # A cross term reaches the cell itself through its own gradient along b, which depends
+        # on the cell's value only next to a closed face (one-sided difference).
+        for b, (is_open, h) in enumerate(zip(self.open, self.spacing, strict=True)):
+            count = is_open + jnp.roll(is_open, 1, axis=b)
+            own = (jnp.roll(is_open, 1, axis=b) - is_open) / (h * jnp.maximum(count, 1.0))
+            for a, row in enumerate(self.cross):
+                c = row[b]
+                if c is not None:
+                    out = out + 0.5 * own * (c - jnp.roll(c, 1, axis=a))
         return out
 
     def max_rate(self) -> Array:
