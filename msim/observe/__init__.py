@@ -22,3 +22,8 @@ from ._velocity import (
     stimulated_cells as stimulated_cells,
     velocity_summary as velocity_summary,
 )
+# Last: it imports msim.solve, which imports the names above.
+from ._extracellular import (  # noqa: E402
+    electrograms as electrograms,
+    extracellular_potential as extracellular_potential,
+)

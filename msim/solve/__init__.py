@@ -1,5 +1,10 @@
 """The coupling: problems, time-stepping schemes, `simulate` and its `Solution`."""
 
+from ._bidomain import (
+    Bidomain as Bidomain,
+    BidomainDiffusion as BidomainDiffusion,
+    ExtracellularStimulus as ExtracellularStimulus,
+)
 from ._diffusion import (
     AbstractDiffusion as AbstractDiffusion,
     AbstractPreparedDiffusion as AbstractPreparedDiffusion,

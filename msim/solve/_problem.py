@@ -103,6 +103,13 @@ class AbstractProblem(eqx.Module):
     def diffused(self) -> tuple[tuple[int, AbstractConductivity], ...]:
         """The diffused states: ``(state index, conductivity)`` pairs."""
 
+    def diffusion_scheme(self, diffusion):
+        """The diffusion scheme that advances this problem, from the one given to `simulate`
+        (``diffusion``, an `AbstractDiffusion`): itself by default; a problem whose diffusion
+        needs more than its ``diffused()`` states say (`Bidomain`: an elliptic solve per step)
+        wraps it or refuses it with a TypeError."""
+        return diffusion
+
     def invalid_diffusivity(self) -> Array:
         """Whether a diffusivity is negative, NaN or infinite (run time: values may be traced)."""
         flags = [c.invalid() for _, c in self.diffused()]

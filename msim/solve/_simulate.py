@@ -449,6 +449,7 @@ def simulate(
     diffusion = _scheme(
         diffusion, AbstractDiffusion, "diffusion", "a diffusion scheme such as ExplicitDiffusion()"
     )
+    diffusion = problem.diffusion_scheme(diffusion)
     gradient = _scheme(
         gradient, AbstractGradient, "gradient", "msim.AutoMode(), ReverseMode() or ForwardMode()"
     )
