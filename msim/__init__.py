@@ -18,6 +18,7 @@ from . import (
     tissue as tissue,
 )
 from ._units import Units as Units
+from .protocols import Adaptive as Adaptive
 from .solve import (
     RESULTS as RESULTS,
     AutoMode as AutoMode,

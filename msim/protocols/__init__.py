@@ -4,6 +4,7 @@ peak, maximum upstroke velocity, APD at any percentage), all pure JAX: jit-compi
 vectorised over cells with per-cell parameters, vmappable over batches and differentiable.
 """
 
+from ._adaptive import Adaptive as Adaptive
 from ._measure import Measurements as Measurements, measure as measure
 from ._pacing import (
     PacingResult as PacingResult,
@@ -12,3 +13,4 @@ from ._pacing import (
     steady_state as steady_state,
 )
 from ._restitution import Restitution as Restitution, restitution as restitution
+from ._rosenbrock import Rosenbrock23 as Rosenbrock23

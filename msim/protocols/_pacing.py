@@ -18,6 +18,7 @@ from ..cells import AbstractCellModel
 from ..solve import RESULTS, AbstractReaction, AutoReaction
 from ..solve._loop import advance
 from ..solve._reaction import stack, unstack
+from ._adaptive import Adaptive, combine, integrate, raise_adaptive
 from ._failure import check_stimulus, not_finite, outcome, raise_on_failure
 
 
@@ -245,6 +246,120 @@ def _pace_impl(
     return raise_on_failure(out, result, "pace") if throw else out
 
 
+def pulse(amplitude: Array, duration: Array):
+    """The pacing stimulus at time ``t`` from a beat's start: ``amplitude`` for
+    ``0 <= t < duration``, else 0 (the jump times are the pulse's edges)."""
+
+    def stimulus(t, amplitude, duration):
+        on = ((t >= 0) & (t < duration)).astype(amplitude.dtype)
+        return amplitude * on
+
+    return stimulus, (amplitude, duration)
+
+
+def adaptive_beats(cell, spec: Adaptive, y, amplitude, duration, bcl: float, first: int,
+                   n_beats: int, ts: Array | None):  # fmt: skip
+    """``n_beats`` adaptive beats from beat ``first``: a scan over beats of one diffrax solve
+    each. Returns ``(y, samples (n_beats, n_samples, n_states, *grid) or None, ends
+    (n_beats, n_states, *grid), failed max steps, failed otherwise, stop time)``; the stop
+    time is from the start of the protocol (the end of the last beat when nothing failed)."""
+    dtype = y.dtype
+    stimulus, args = pulse(amplitude, duration)
+    jumps = jnp.reshape(jnp.min(duration), (1,))
+
+    def beat(carry, k):
+        y, ms, other, t_stop = carry
+        t_start = (first + k).astype(dtype) * bcl
+        y_new, samples, ms_k, other_k, stop = integrate(
+            spec, cell, y, t_start, bcl, stimulus, args, jumps, ts
+        )
+        # The first failure is the one reported; later beats start from a failed state.
+        t_stop = jnp.where(ms | other, t_stop, t_start + stop)
+        return (y_new, ms | ms_k, other | other_k, t_stop), (samples, y_new)
+
+    false = jnp.zeros((), bool)
+    carry = (y, false, false, jnp.zeros((), dtype))
+    (y, ms, other, t_stop), (samples, ends) = lax.scan(beat, carry, jnp.arange(n_beats))
+    return y, samples, ends, ms, other, t_stop
+
+
+def _pace_adaptive_impl(cell, y0, amplitude, duration, spec, bcl, n_samples, n_beats, prepace,
+                        save_states, save_dvdt, throw):  # fmt: skip
+    vi = cell.voltage_index
+    dtype = y0.dtype
+    y, ms0, other0, stop0 = y0, jnp.zeros((), bool), jnp.zeros((), bool), jnp.zeros((), dtype)
+    if prepace:
+        y, _, _, ms0, other0, stop0 = adaptive_beats(
+            cell, spec, y0, amplitude, duration, bcl, 0, prepace, None
+        )
+    t = jnp.linspace(0.0, bcl, n_samples).astype(dtype)
+    y_final, samples, ends, ms, other, stop = adaptive_beats(
+        cell, spec, y, amplitude, duration, bcl, prepace, n_beats, t
+    )
+    assert samples is not None
+    stop = jnp.where(ms0 | other0, stop0, stop)
+    ms, other = ms0 | ms, other0 | other
+    # (beats, samples, n_states, *grid) -> (n_states, *grid, beats, samples)
+    states = jnp.moveaxis(samples, (0, 1), (-2, -1))
+    v = states[vi]
+    dvdt = None
+    if save_dvdt:
+        stimulus, args = pulse(amplitude, duration)
+        beat_starts_ = (prepace + jnp.arange(n_beats)).astype(dtype) * bcl
+
+        def rate(y_s, t_s, t0):
+            return cell.rhs(t0 + t_s, y_s, stimulus(t_s, *args))[vi]
+
+        per_sample = jax.vmap(rate, in_axes=(0, 0, None))
+        dvdt = jax.vmap(per_sample, in_axes=(0, None, 0))(samples, t, beat_starts_)
+        dvdt = jnp.moveaxis(dvdt, (0, 1), (-2, -1))
+    beat_starts = (prepace + jnp.arange(n_beats)).astype(dtype) * bcl
+    nan = not_finite(v, ends, y_final) | other
+    invalid = outcome(jnp.zeros((), bool), (amplitude,), duration, 0.0) != RESULTS.successful
+    result = combine(invalid, nan, ms)
+    out = PacingResult(
+        t=t,
+        beat_starts=beat_starts,
+        v=v,
+        dvdt=dvdt,
+        states=states if save_states else None,
+        beat_end_states=jnp.moveaxis(ends, 0, -1),
+        final_state=y_final,
+        result=result,
+    )
+    if not throw:
+        return out
+    return raise_adaptive(out, result, stop, (prepace + n_beats) * bcl, "pace", spec.max_steps)
+
+
+_pace_adaptive = eqx.filter_jit(
+    eqx.debug.assert_max_traces(_pace_adaptive_impl, max_traces=None)
+)
+
+
+def adaptive_samples(bcl: float, save_every: float | None) -> int:
+    """The number of samples per beat of an adaptive run: every ``save_every`` (default
+    ``bcl / 1000``) from 0 to ``bcl``, both included."""
+    if save_every is None:
+        return 1001
+    return steps_in(bcl, save_every, "bcl") + 1
+
+
+def check_dt(dt, scheme, name: str) -> None:
+    """``dt`` is given exactly when the scheme takes fixed steps."""
+    if isinstance(scheme, Adaptive) and dt is not None:
+        raise ValueError(
+            f"{name}: dt = {dt} is not used with msim.Adaptive (the tolerances choose the steps); "
+            "leave it out (None) and set the sampling with save_every, the first step with "
+            "Adaptive(dt0=...)."
+        )
+    if not isinstance(scheme, Adaptive) and dt is None:
+        raise ValueError(
+            f"{name}: a fixed-step scheme needs dt (the time step); or pass "
+            "scheme=msim.Adaptive() for adaptive steps."
+        )
+
+
 # Traces are counted by equinox: tests check that new values do not retrace.
 _pace_counted = eqx.debug.assert_max_traces(_pace_impl, max_traces=None)
 _pace = eqx.filter_jit(_pace_counted)
@@ -260,7 +375,7 @@ def pace(
     cell: AbstractCellModel,
     bcl: float,
     n_beats: int,
-    dt: float,
+    dt: float | None = None,
     *,
     stimulus_amplitude: ScalarLike | Float[ArrayLike, "..."],
     stimulus_duration: ScalarLike = 1.0,
@@ -269,7 +384,7 @@ def pace(
     save_every: float | None = None,
     save_states: bool = False,
     save_dvdt: bool = False,
-    scheme: AbstractReaction | None = None,
+    scheme: AbstractReaction | Adaptive | None = None,
     throw: bool = True,
 ) -> PacingResult:
     r"""Pace a cell model at a basic cycle length and record the last ``n_beats`` beats.
@@ -300,7 +415,8 @@ def pace(
         cell: the cell model; its parameters may be scalars or per-cell arrays.
         bcl: basic cycle length, a whole multiple of ``dt`` (ms for physiological models).
         n_beats: number of recorded beats (>= 1).
-        dt: time step (ms for physiological models; 0.01-0.02 ms for TP06 with Rush-Larsen).
+        dt: time step of a fixed-step scheme (ms for physiological models; 0.01-0.02 ms for
+            TP06 with Rush-Larsen); None (leave it out) with ``scheme=msim.Adaptive()``.
         stimulus_amplitude: stimulus in the model's units of dV/dt, positive depolarising
             (52 mV/ms for TP06; order 1 per time unit for dimensionless models); a scalar or
             one value per cell.
@@ -309,16 +425,21 @@ def pace(
         y0: initial state ``(n_states, *grid)``; default the model's resting state broadcast
             over the grid of its parameters.
         save_every: time between recorded samples, a multiple of ``dt`` that divides
-            ``bcl``; default every step.
+            ``bcl``; default every step. With `msim.Adaptive`, any time that divides
+            ``bcl`` (default ``bcl / 1000``): the samples are the solver's dense output.
         save_states: also record every state (memory: ``n_states`` times the voltage).
         save_dvdt: also record dV/dt from the model's right-hand side, for an upstroke
             velocity free of finite-difference error.
-        scheme: the reaction scheme: `msim.RushLarsen()` (default), `msim.ForwardEuler()`
-            or `msim.Heun()`.
-        throw: raise `msim.SimulationError` when the state becomes NaN or infinite, or the
-            stimulus values given at run time are unusable (in every context: eagerly, under
-            ``jit``, ``grad`` and ``vmap``); with False the result carries the code
-            (``PacingResult.result``) instead.
+        scheme: the reaction scheme: `msim.RushLarsen()` (default),
+            `msim.GeneralizedRushLarsen()`, `msim.ForwardEuler()` or `msim.Heun()` at fixed
+            steps of ``dt``; or `msim.Adaptive()` for adaptive steps through diffrax (a
+            tolerance instead of ``dt``; each beat one solve, the stimulus edges jump times;
+            ``dvdt`` then is the model's rate at the samples).
+        throw: raise `msim.SimulationError` when the state becomes NaN or infinite, the
+            stimulus values given at run time are unusable, or (adaptive) the solver reached
+            its ``max_steps`` (in every context: eagerly, under ``jit``, ``grad`` and
+            ``vmap``); with False the result carries the code (``PacingResult.result``)
+            instead.
 
     Returns:
         A [`PacingResult`][msim.protocols.PacingResult]: voltage ``(*grid, n_beats,
@@ -333,6 +454,20 @@ def pace(
         raise TypeError(f"pace needs a cell model (msim.cells.*), got {type(cell).__name__}.")
     n_beats = _check_count(n_beats, "n_beats", 1)
     prepace = _check_count(prepace, "prepace", 0)
+    check_dt(dt, scheme, "pace")
+    if isinstance(scheme, Adaptive):
+        n_samples = adaptive_samples(bcl, save_every)
+        y = initial_grid_state(cell, y0)
+        if not jnp.issubdtype(y.dtype, jnp.floating):
+            y = y.astype(jnp.result_type(float))
+        amplitude = parameter(stimulus_amplitude).astype(y.dtype)
+        duration = parameter(stimulus_duration).astype(y.dtype)
+        check_stimulus({"stimulus_amplitude": amplitude}, duration, 0.0, "pace")
+        return _pace_adaptive(
+            cell, y, amplitude, duration, scheme, float(bcl), n_samples, n_beats, prepace,
+            bool(save_states), bool(save_dvdt), flag(throw, "throw"),
+        )  # fmt: skip
+    assert dt is not None
     n_steps = steps_in(bcl, dt, "bcl")
     every = 1 if save_every is None else steps_in(save_every, dt, "save_every")
     if n_steps % every:
