@@ -29,6 +29,7 @@ from .solve import (
     ExtracellularStimulus as ExtracellularStimulus,
     ForwardEuler as ForwardEuler,
     ForwardMode as ForwardMode,
+    GeneralizedRushLarsen as GeneralizedRushLarsen,
     Godunov as Godunov,
     Heun as Heun,
     ImplicitDiffusion as ImplicitDiffusion,

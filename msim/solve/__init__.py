@@ -19,6 +19,7 @@ from ._gradient import (
 )
 from ._implicit import ImplicitDiffusion as ImplicitDiffusion
 from ._linear import SolveStats as SolveStats
+from ._generalized_rush_larsen import GeneralizedRushLarsen as GeneralizedRushLarsen
 from ._problem import (
     AbstractProblem as AbstractProblem,
     Monodomain as Monodomain,
