@@ -6,15 +6,18 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import equinox as eqx
+import jax.numpy as jnp
 import numpy as np
 
 from .._convert import flag
 from .._fingerprint import digest
 from .._progress import tqdm
 from .._types import Array
+from ._linear import SolveStats
 from ._problem import AbstractProblem
-from ._results import SimulationError
-from ._simulate import _HEAD, NAN_ADVICE, check_times, simulate
+from ._results import RESULTS, SimulationError
+from ._simulate import _HEAD, NAN_ADVICE, check_times, linear_advice, simulate
 from ._solution import Save, Solution
 
 _DEFAULT_CHUNKS = 50  # progress updates per run when no chunk length is given
@@ -178,7 +181,9 @@ def run(
     ts, snapshots, traces, ecgs, trace_ts = [], [], [], [], []
     y, t_act, tracked = initial_state, activation_times, None
     joined = None  # the trackers' results over the chunks so far
+    solves = None  # the linear solves' statistics over the chunks so far (steps from t0)
     last = None
+    solver = getattr(simulate_kwargs.get("diffusion"), "describe", lambda: None)() or ""
     done = 0
     failed_from = None  # with a store: the start of the chunk where the run failed
     resumed = None if rs is None else rs.resume()
@@ -217,6 +222,7 @@ def run(
             )
             y, t_act = last.final_state, last.activation_times
             joined = _join(joined, last.tracked)
+            solves = _add_solves(solves, last.linear_solves, done * unit)
             tracked = last.tracked
             drop = 0 if done == 0 else 1  # a later chunk's first frame repeats the last one
             if rs is None:
@@ -239,7 +245,9 @@ def run(
             if not bool(last.successful):
                 bar.update(t_b - t_a)
                 if throw and rs is None:
-                    raise SimulationError(_failure_message(last, t_a, unit * dt, save))
+                    raise SimulationError(
+                        _failure_message(last, t_a, unit * dt, save, solves, t0, dt, solver)
+                    )
                 failed_from = t_a
                 break
             done += m
@@ -270,12 +278,15 @@ def run(
         units=last.units,
         model=last.model,
         tracked=joined if joined is not None else {},
+        linear_solves=solves,
     )
     if rs is not None:
         if not rs.complete:
             rs.finish(solution)
         if failed_from is not None and throw:
-            raise SimulationError(_failure_message(solution, failed_from, unit * dt, save))
+            raise SimulationError(
+                _failure_message(solution, failed_from, unit * dt, save, solves, t0, dt, solver)
+            )
     return solution
 
 
@@ -352,11 +363,38 @@ def _join(joined: dict | None, new: dict) -> dict:
     }
 
 
-def _failure_message(sol: Solution, t_a: float, every: float, save: Save) -> str:
+def _add_solves(so_far: SolveStats | None, new: SolveStats | None, offset: int):
+    """The linear-solve statistics of the chunks so far followed by the next chunk's, whose
+    first step is step ``offset`` of the run (``first_failure`` counts steps from ``t0``)."""
+    if new is None:
+        return so_far
+    first = jnp.asarray(new.first_failure)
+    new = eqx.tree_at(lambda s: s.first_failure, new, jnp.where(first >= 0, first + offset, -1))
+    if so_far is None:
+        return new
+    return so_far.add(new, new.first_failure)
+
+
+def _failure_message(
+    sol: Solution,
+    t_a: float,
+    every: float,
+    save: Save,
+    solves: SolveStats | None = None,
+    t0: float = 0.0,
+    dt: float = 0.0,
+    solver: str = "",
+) -> str:
     """The failure of the chunk that started at ``t_a``, in absolute times."""
     for code, advice in _HEAD:
         if sol.result == code:
             return f"msim.run: from t = {t_a:g}, " + advice
+    if sol.result == RESULTS.linear_solver and solves is not None:
+        at = t0 + int(solves.first_failure) * dt
+        return f"msim.run: from t = {t_a:g}, in the step from t = {at:g}, " + linear_advice(
+            solver or "a linear solve",
+            f"{float(solves.residual):.3g} after {int(solves.max_iterations)} iterations",
+        )
     hi = float(sol.nan_time)
     lo = max(t_a, hi - every) if save.every is not None else t_a
     return f"msim.run: the state became NaN or infinite between t = {lo:g} and t = {hi:g}. " + (

@@ -82,6 +82,42 @@ class SolveStats(eqx.Module):
         return line
 
 
+class _ZeroSafeBiCGStab(lx.AbstractLinearSolver):
+    """`lineax.BiCGStab` that returns its guess when the initial residual is exactly zero
+    (``b = A x0``: a zero right-hand side from a zero guess, such as a uniform voltage's
+    bidomain source, or a zero cotangent in the adjoint solve), where BiCGStab itself divides
+    0 by 0 and returns NaN. lineax solves the transposed system with the same solver, so the
+    adjoint is guarded too."""
+
+    inner: lx.BiCGStab
+
+    def init(self, operator, options):
+        return self.inner.init(operator, options)
+
+    def compute(self, state, vector, options):
+        y0 = options.get("y0", jnp.zeros_like(vector))
+        done = jnp.all(vector - state.mv(y0) == 0)
+
+        def run():
+            x, result, stats = self.inner.compute(state, vector, options)
+            return x, result, jnp.asarray(stats["num_steps"], jnp.int32)
+
+        def skip():
+            return y0, lx.RESULTS.successful, jnp.zeros((), jnp.int32)
+
+        x, result, steps = lax.cond(done, skip, run)
+        return x, result, {"num_steps": steps, "max_steps": self.inner.max_steps}
+
+    def transpose(self, state, options):
+        return self.inner.transpose(state, options)
+
+    def conj(self, state, options):
+        return self.inner.conj(state, options)
+
+    def assume_full_rank(self):
+        return True
+
+
 class _Operator(eqx.Module):
     """``x -> apply(x)`` as a pytree (the stencil's arrays are leaves, so gradients reach
     them through lineax's adjoint)."""
@@ -100,7 +136,7 @@ def solve(
     *,
     symmetric: bool,
     rtol: float,
-    atol: float,
+    atol: float | Array,
     max_steps: int,
 ) -> tuple[Array, SolveStats]:
     """Solve ``apply(x) = b`` from the guess ``x0`` with Jacobi-preconditioned CG (symmetric
@@ -126,14 +162,18 @@ def solve(
     structure = jax.ShapeDtypeStruct(b.shape, b.dtype)
     tags = (lx.symmetric_tag, lx.positive_semidefinite_tag) if symmetric else ()
     operator = lx.FunctionLinearOperator(_Operator(apply), structure, tags=tags)
+    # The guess and the preconditioner change the iterations, not the solution (to the
+    # tolerance): they carry no derivative, which lineax's adjoint requires of its options.
+    x0 = lax.stop_gradient(x0)
+    atol = lax.stop_gradient(atol)  # so do the tolerances
     precondition = lx.TaggedLinearOperator(
-        lx.DiagonalLinearOperator(inverse_diagonal),
+        lx.DiagonalLinearOperator(lax.stop_gradient(inverse_diagonal)),
         (lx.symmetric_tag, lx.positive_semidefinite_tag),
     )
     if symmetric:
         solver = lx.CG(rtol=rtol, atol=atol, max_steps=max_steps)
     else:
-        solver = lx.BiCGStab(rtol=rtol, atol=atol, max_steps=max_steps)
+        solver = _ZeroSafeBiCGStab(lx.BiCGStab(rtol=rtol, atol=atol, max_steps=max_steps))
     sol = lx.linear_solve(
         operator,
         b,

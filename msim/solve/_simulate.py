@@ -347,6 +347,7 @@ def _core(
             decade = jnp.where(jnp.isfinite(stats.residual), decade, len(_DECADES))
             group = jnp.maximum(stats.first_failure, 0) // per_step
             linear_index = first_linear + group * (len(_DECADES) + 1) + decade
+            linear_index = linear_index.astype(jnp.result_type(index))
             index = jnp.where(result == RESULTS.linear_solver, linear_index, index)
         for i, (code, _) in enumerate(_HEAD):
             index = jnp.where(result == code, i, index)
