@@ -79,7 +79,7 @@ def extracellular_potential(
 
 
 def electrograms(
-    phi_e: Float[ArrayLike, "n_frames *grid"], grid: Grid, electrodes: Sequence[Sequence[int]]
+    phi_e: Float[ArrayLike, " n_frames *grid"], grid: Grid, electrodes: Sequence[Sequence[int]]
 ) -> Float[Array, "n_frames n_electrodes"]:
     """Unipolar electrograms: ``phi_e`` at electrode cells over time.
 
@@ -96,9 +96,7 @@ def electrograms(
     """
     phi_e = jnp.asarray(phi_e)
     if phi_e.ndim != grid.ndim + 1 or phi_e.shape[1:] != grid.shape:
-        raise ValueError(
-            f"phi_e has shape {phi_e.shape}; expected (n_frames, *{grid.shape})."
-        )
+        raise ValueError(f"phi_e has shape {phi_e.shape}; expected (n_frames, *{grid.shape}).")
     cells = [grid.check_index(e, "electrode") for e in electrodes]
     if not cells:
         raise ValueError("electrodes is empty: give at least one grid index.")

@@ -249,8 +249,11 @@ def _potential(
     diagonal = elliptic.diagonal()
     # Converged when every cell's residual is below rtol times the scale of the terms that
     # make it: the right-hand side, and the operator applied to a potential of the voltage's
-    # size (without it a near-uniform voltage, b ~ 0, would ask for a residual of rounding).
-    scale = jnp.max(jnp.abs(b)) + jnp.max(diagonal) * jnp.max(jnp.abs(elliptic.tissue * v))
+    # size, at least one voltage unit. Without the second a near-uniform voltage (b ~ 0) would
+    # ask for a residual of rounding, and with b = 0 the adjoint solve (lineax reuses this
+    # tolerance for it) could never converge.
+    size = jnp.maximum(jnp.max(jnp.abs(elliptic.tissue * v)), 1.0)
+    scale = jnp.max(jnp.abs(b)) + jnp.max(diagonal) * size
     atol = lax.stop_gradient(rtol * scale)
     return solve(
         elliptic,
@@ -638,7 +641,8 @@ class BidomainDiffusion(AbstractDiffusion):
             (``substeps=None``: automatic; an integer fixes the count). Its integrator must be
             `ForwardEuler` (a Heun step would need a second solve per sub-step).
         rtol: the elliptic solve's tolerance: every cell's residual below ``rtol`` times
-            ``max|b| + max(diag A) max|V_m|`` (the scale of the equation's terms); default
+            ``max|b| + max(diag A) max(max|V_m|, 1)`` (the scale of the equation's terms, at
+            least one voltage unit); default
             1e-10 in float64, 1e-5 in float32.
         max_steps: the most iterations of one solve.
     """
@@ -691,4 +695,3 @@ class BidomainDiffusion(AbstractDiffusion):
             "the bidomain's elliptic solve for the extracellular potential (CG or BiCGStab, "
             f"at most {self.max_steps} iterations)"
         )
-
