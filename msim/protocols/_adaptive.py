@@ -55,7 +55,9 @@ class Adaptive(eqx.Module):
             True integrates all cells as one system with one step size (the error norm is the
             largest over cells, so every cell meets the tolerance); False gives every cell its
             own steps (``jax.vmap`` of the solve: the loop runs until the slowest cell is done).
-            Ignored for a single cell.
+            Ignored for a single cell. Default False: for 20 TP06 cells on a 2-core CPU,
+            per-cell steps took 3.4 s and one shared step size 18.4 s
+            (``benchmarks/adaptive_cells.py``).
 
     Reverse-mode gradients go through diffrax's checkpointed adjoint
     (``diffrax.RecursiveCheckpointAdjoint``), which needs ``max_steps``; the step sizes are
@@ -67,7 +69,7 @@ class Adaptive(eqx.Module):
     solver: dfx.AbstractAdaptiveSolver = Rosenbrock23()
     max_steps: int = eqx.field(static=True, default=100_000)
     dt0: float | None = eqx.field(static=True, default=None)
-    shared_steps: bool = eqx.field(static=True, default=True)
+    shared_steps: bool = eqx.field(static=True, default=False)
 
     def __check_init__(self):
         if not (self.rtol >= 0 and self.atol >= 0 and self.rtol + self.atol > 0):
@@ -119,12 +121,14 @@ def solve_beat(
     stimulus,
     jumps: Array,
     ts: Array | None,
+    save: int | None = None,
 ):
     """Integrate ``y`` (``(n_states, *grid)``) from the beat's start for ``t_end``.
 
     ``stimulus(t_local, *extra)`` is the stimulus at time ``t_local`` from the beat's start
     (``extra``: the per-cell stimulus arrays, see below); ``jumps`` its edges; ``ts`` the
-    local sample times (None: none). Returns ``(y_end, samples, result, t_stop)``: samples
+    local sample times (None: none); ``save`` the one state to sample (None: all). Returns
+    ``(y_end, samples, result, t_stop)``: samples
     ``(n_samples, n_states, *grid)`` or None, a diffrax result code per run and the time
     (from the beat's start) where integration stopped (``t_end`` unless it failed).
     """
@@ -132,7 +136,8 @@ def solve_beat(
     grid = y.shape[1:]
     sub = [dfx.SubSaveAt(t1=True)]
     if ts is not None:
-        sub.append(dfx.SubSaveAt(ts=ts))
+        keep = None if save is None else (lambda t, y, args: y[save])
+        sub.append(dfx.SubSaveAt(ts=ts, fn=keep) if keep else dfx.SubSaveAt(ts=ts))
     saveat = dfx.SaveAt(subs=sub)
 
     def one(cell, y, stim_args):
@@ -162,12 +167,12 @@ def solve_beat(
     return one, saveat, grid
 
 
-def integrate(spec: Adaptive, cell, y, t_start, t_end, stimulus, stim_args, jumps, ts):
+def integrate(spec: Adaptive, cell, y, t_start, t_end, stimulus, stim_args, jumps, ts, save=None):
     """`solve_beat` on the whole grid: one system (``shared_steps``) or one solve per cell
     under ``jax.vmap``. ``stim_args``: stimulus arrays, scalars or per-cell ``grid``-shaped.
     Returns ``(y_end, samples, failed_max_steps, failed_other, t_stop)``; the flags and
     ``t_stop`` are reduced over cells (``t_stop``: the earliest stop)."""
-    one, _, grid = solve_beat(spec, cell, y, t_start, t_end, stimulus, jumps, ts)
+    one, _, grid = solve_beat(spec, cell, y, t_start, t_end, stimulus, jumps, ts, save)
     if spec.shared_steps or not grid:
         y_end, samples, result, t_stop = one(cell, y, stim_args)
     else:
@@ -181,11 +186,11 @@ def integrate(spec: Adaptive, cell, y, t_start, t_end, stimulus, stim_args, jump
             return one(c, y1, a)
 
         y_end, samples, result, t_stop = jax.vmap(
-            member, in_axes=(c_axes, 1, *arg_axes), out_axes=(1, 2, 0, 0)
+            member, in_axes=(c_axes, 1, *arg_axes), out_axes=(1, 2 if save is None else 1, 0, 0)
         )(flat, y_flat, *args)
         y_end = y_end.reshape(y.shape)
         if samples is not None:
-            samples = samples.reshape(samples.shape[:2] + grid)
+            samples = samples.reshape(samples.shape[: 2 if save is None else 1] + grid)
         t_stop = jnp.min(t_stop)
     max_steps = jnp.any(result == dfx.RESULTS.max_steps_reached)
     other = jnp.any(result != dfx.RESULTS.successful) & ~max_steps

@@ -258,7 +258,7 @@ def pulse(amplitude: Array, duration: Array):
 
 
 def adaptive_beats(cell, spec: Adaptive, y, amplitude, duration, bcl: float, first: int,
-                   n_beats: int, ts: Array | None):  # fmt: skip
+                   n_beats: int, ts: Array | None, save: int | None = None):  # fmt: skip
     """``n_beats`` adaptive beats from beat ``first``: a scan over beats of one diffrax solve
     each. Returns ``(y, samples (n_beats, n_samples, n_states, *grid) or None, ends
     (n_beats, n_states, *grid), failed max steps, failed otherwise, stop time)``; the stop
@@ -271,7 +271,7 @@ def adaptive_beats(cell, spec: Adaptive, y, amplitude, duration, bcl: float, fir
         y, ms, other, t_stop = carry
         t_start = (first + k).astype(dtype) * bcl
         y_new, samples, ms_k, other_k, stop = integrate(
-            spec, cell, y, t_start, bcl, stimulus, args, jumps, ts
+            spec, cell, y, t_start, bcl, stimulus, args, jumps, ts, save
         )
         # The first failure is the one reported; later beats start from a failed state.
         t_stop = jnp.where(ms | other, t_stop, t_start + stop)
@@ -293,15 +293,16 @@ def _pace_adaptive_impl(cell, y0, amplitude, duration, spec, bcl, n_samples, n_b
             cell, spec, y0, amplitude, duration, bcl, 0, prepace, None
         )
     t = jnp.linspace(0.0, bcl, n_samples).astype(dtype)
+    full = save_states or save_dvdt
     y_final, samples, ends, ms, other, stop = adaptive_beats(
-        cell, spec, y, amplitude, duration, bcl, prepace, n_beats, t
+        cell, spec, y, amplitude, duration, bcl, prepace, n_beats, t, None if full else vi
     )
     assert samples is not None
     stop = jnp.where(ms0 | other0, stop0, stop)
     ms, other = ms0 | ms, other0 | other
-    # (beats, samples, n_states, *grid) -> (n_states, *grid, beats, samples)
+    # (beats, samples, [n_states,] *grid) -> ([n_states,] *grid, beats, samples)
     states = jnp.moveaxis(samples, (0, 1), (-2, -1))
-    v = states[vi]
+    v = states[vi] if full else states
     dvdt = None
     if save_dvdt:
         stimulus, args = pulse(amplitude, duration)
@@ -332,14 +333,24 @@ def _pace_adaptive_impl(cell, y0, amplitude, duration, spec, bcl, n_samples, n_b
     return raise_adaptive(out, result, stop, (prepace + n_beats) * bcl, "pace", spec.max_steps)
 
 
-_pace_adaptive = eqx.filter_jit(
-    eqx.debug.assert_max_traces(_pace_adaptive_impl, max_traces=None)
-)
+_pace_adaptive_counted = eqx.debug.assert_max_traces(_pace_adaptive_impl, max_traces=None)
+_pace_adaptive = eqx.filter_jit(_pace_adaptive_counted)
+
+
+def positive_time(value, name: str) -> float:
+    """``value`` as a positive Python float, or a ValueError saying what to change."""
+    if concrete(value) is None:
+        raise ValueError(f"{name} fixes the simulated length, so it must be concrete, not traced.")
+    x = float(value)
+    if not (x > 0 and x < float("inf")):
+        raise ValueError(f"{name} must be positive and finite, got {x}.")
+    return x
 
 
 def adaptive_samples(bcl: float, save_every: float | None) -> int:
     """The number of samples per beat of an adaptive run: every ``save_every`` (default
     ``bcl / 1000``) from 0 to ``bcl``, both included."""
+    positive_time(bcl, "bcl")
     if save_every is None:
         return 1001
     return steps_in(bcl, save_every, "bcl") + 1
@@ -533,6 +544,42 @@ def _steady_state_impl(
     return raise_on_failure(out, result, "steady_state") if throw else out
 
 
+def _steady_state_adaptive_impl(cell, y0, amplitude, duration, spec, bcl, max_beats, rtol, atol,
+                                throw):  # fmt: skip
+    dtype = y0.dtype
+    stimulus, args = pulse(amplitude, duration)
+    jumps = jnp.reshape(jnp.min(duration), (1,))
+
+    def change(y_old, y_new):
+        return jnp.max(jnp.abs(y_new - y_old) / (atol + rtol * jnp.abs(y_old)))
+
+    def cond(carry):
+        _, k, c, ms, other, _ = carry
+        return (k < max_beats) & (c > 1.0) & ~ms & ~other
+
+    def body(carry):
+        y, k, _, _, _, _ = carry
+        t_start = k.astype(dtype) * bcl
+        y_new, _, ms, other, stop = integrate(
+            spec, cell, y, t_start, bcl, stimulus, args, jumps, None
+        )
+        return y_new, k + 1, change(y, y_new), ms, other, t_start + stop
+
+    inf = jnp.asarray(jnp.inf, dtype)
+    false = jnp.zeros((), bool)
+    carry = (y0, jnp.zeros((), jnp.int32), inf, false, false, jnp.zeros((), dtype))
+    y, k, c, ms, other, stop = lax.while_loop(cond, body, carry)
+    invalid = outcome(jnp.zeros((), bool), (amplitude,), duration, 0.0) != RESULTS.successful
+    result = combine(invalid, not_finite(y) | jnp.isnan(c) | other, ms)
+    out = SteadyState(state=y, n_beats=k, converged=c <= 1.0, change=c, result=result)
+    if not throw:
+        return out
+    return raise_adaptive(out, result, stop, max_beats * bcl, "steady_state", spec.max_steps)
+
+
+_steady_state_adaptive = eqx.filter_jit(
+    eqx.debug.assert_max_traces(_steady_state_adaptive_impl, max_traces=None)
+)
 _steady_state_counted = eqx.debug.assert_max_traces(_steady_state_impl, max_traces=None)
 _steady_state = eqx.filter_jit(_steady_state_counted)
 
@@ -540,7 +587,7 @@ _steady_state = eqx.filter_jit(_steady_state_counted)
 def steady_state(
     cell: AbstractCellModel,
     bcl: float,
-    dt: float,
+    dt: float | None = None,
     *,
     stimulus_amplitude: ScalarLike | Float[ArrayLike, "..."],
     stimulus_duration: ScalarLike = 1.0,
@@ -548,7 +595,7 @@ def steady_state(
     rtol: float = 1e-4,
     atol: float = 1e-8,
     y0: ArrayLike | None = None,
-    scheme: AbstractReaction | None = None,
+    scheme: AbstractReaction | Adaptive | None = None,
     throw: bool = True,
 ) -> SteadyState:
     r"""Pace until the state at the start of a beat stops changing from beat to beat.
@@ -568,23 +615,33 @@ def steady_state(
 
     Args:
         cell, bcl, dt, stimulus_amplitude, stimulus_duration, y0, scheme, throw: as for
-            `pace`.
+            `pace` (``scheme=msim.Adaptive()`` for adaptive steps, without ``dt``).
         max_beats: the most beats to pace.
         rtol, atol: relative and absolute tolerances on the change of each state over one
             beat (``atol`` in each state's unit: keep it below the smallest concentrations of
-            interest, e.g. 1e-8 mM for calcium).
+            interest, e.g. 1e-8 mM for calcium). With ``scheme=msim.Adaptive(...)`` the
+            solver's own tolerances are the Adaptive's: keep them tighter than these.
 
     Returns:
         A [`SteadyState`][msim.protocols.SteadyState]: the state, the number of beats paced,
         whether it converged and the last scaled change.
     """
-    n_steps = steps_in(bcl, dt, "bcl")
+    check_dt(dt, scheme, "steady_state")
     max_beats = _check_count(max_beats, "max_beats", 1)
     if not (rtol >= 0 and atol >= 0 and rtol + atol > 0):
         raise ValueError(f"rtol and atol must be >= 0 and not both 0, got {rtol}, {atol}.")
     y = initial_grid_state(cell, y0)
     amplitude = parameter(stimulus_amplitude).astype(y.dtype)
     duration = parameter(stimulus_duration).astype(y.dtype)
+    if isinstance(scheme, Adaptive):
+        positive_time(bcl, "bcl")
+        check_stimulus({"stimulus_amplitude": amplitude}, duration, 0.0, "steady_state")
+        return _steady_state_adaptive(
+            cell, y, amplitude, duration, scheme, float(bcl), max_beats, float(rtol),
+            float(atol), flag(throw, "throw"),
+        )  # fmt: skip
+    assert dt is not None
+    n_steps = steps_in(bcl, dt, "bcl")
     check_stimulus({"stimulus_amplitude": amplitude}, duration, float(dt), "steady_state")
     return _steady_state(
         cell, y, amplitude, duration, AutoReaction() if scheme is None else scheme, float(bcl),

@@ -15,8 +15,16 @@ from ..observe import apd
 from ..solve import RESULTS, AbstractReaction, AutoReaction
 from ..solve._loop import advance
 from ..solve._reaction import unstack
+from ._adaptive import Adaptive, combine, integrate, raise_adaptive
 from ._failure import check_stimulus, not_finite, outcome, raise_on_failure
-from ._pacing import initial_grid_state, prepace_beats, steps_in
+from ._pacing import (
+    adaptive_beats,
+    check_dt,
+    initial_grid_state,
+    positive_time,
+    prepace_beats,
+    steps_in,
+)
 
 
 class Restitution(eqx.Module):
@@ -93,6 +101,70 @@ def _restitution_impl(
     return raise_on_failure(out, result, "restitution") if throw else out
 
 
+def _measure_s1_s2(v, ts, interval, every_t, percent, v_rest):
+    """APD of the S2 beat and of the last S1 beat from one trace ``(*grid, samples)``: the
+    sample at or before S2's onset splits the trace, and each beat is measured on its side
+    with the other side flattened (as the fixed-step path does)."""
+    n_samples = ts.shape[0]
+    k = jnp.arange(n_samples).reshape((1,) * (v.ndim - 1) + (n_samples,))
+    k_on = jnp.floor(interval / every_t).astype(k.dtype)
+    v_on = lax.dynamic_index_in_dim(v, k_on, axis=-1, keepdims=True)
+    v_s2 = jnp.where(k < k_on, v_on, v)
+    v_s1 = jnp.where(k > k_on, v_on, v)
+    return apd(v_s2, ts, percent, v_rest=v_rest), apd(v_s1, ts, percent, v_rest=v_rest)
+
+
+def _restitution_adaptive_impl(
+    cell, y0, intervals, amplitude, s2_amplitude, duration, spec, s1_bcl, n_s1, t_total,
+    n_samples, percent, throw,
+):  # fmt: skip
+    vi = cell.voltage_index
+    dtype = y0.dtype
+    y_last, _, _, ms0, other0, stop0 = adaptive_beats(
+        cell, spec, y0, amplitude, duration, s1_bcl, 0, n_s1 - 1, None
+    )
+    t_last = jnp.asarray((n_s1 - 1) * s1_bcl, dtype)
+    v_rest = y_last[vi]
+    ts = jnp.linspace(0.0, t_total, n_samples).astype(dtype)
+    every_t = t_total / (n_samples - 1)
+
+    def stimulus(t, a1, a2, d, ci):
+        s1 = ((t >= 0) & (t < d)).astype(dtype)
+        s2 = ((t >= ci) & (t < ci + d)).astype(dtype)
+        return a1 * s1 + a2 * s2
+
+    def one_interval(interval):
+        d = jnp.min(duration)
+        jumps = jnp.stack([d, interval, interval + d])
+        _, v, ms, other, stop = integrate(
+            spec, cell, y_last, t_last, t_total, stimulus,
+            (amplitude, s2_amplitude, duration, interval), jumps, ts, vi,
+        )  # fmt: skip
+        assert v is not None
+        v = jnp.moveaxis(v, 0, -1)  # (*grid, samples)
+        apd_s2, apd_s1 = _measure_s1_s2(v, ts, interval, every_t, percent, v_rest)
+        return apd_s2, apd_s1, not_finite(v) | other, ms, stop
+
+    apd_s2, apd_s1, bad, ms, stop = jax.vmap(one_interval)(intervals)
+    apd_s2 = jnp.moveaxis(apd_s2, 0, -1)
+    apd_s1 = jnp.moveaxis(apd_s1, 0, -1)
+    di = jnp.broadcast_to(intervals, apd_s1.shape) - apd_s1
+    invalid = (
+        outcome(jnp.zeros((), bool), (amplitude, s2_amplitude), duration, 0.0) != RESULTS.successful
+    )
+    result = combine(invalid, bad.any() | not_finite(y_last) | other0, ms0 | ms.any())
+    t_fail = jnp.where(ms0 | other0, stop0, t_last + jnp.min(jnp.where(ms, stop, jnp.inf)))
+    out = Restitution(s2_intervals=intervals, apd=apd_s2, di=di, apd_s1=apd_s1, result=result)
+    if not throw:
+        return out
+    total = float((n_s1 - 1) * s1_bcl + t_total)
+    return raise_adaptive(out, result, t_fail, total, "restitution", spec.max_steps)
+
+
+_restitution_adaptive = eqx.filter_jit(
+    eqx.debug.assert_max_traces(_restitution_adaptive_impl, max_traces=None)
+)
+
 # Traces are counted by equinox (no-recompile tests).
 _restitution_counted = eqx.debug.assert_max_traces(_restitution_impl, max_traces=None)
 _restitution = eqx.filter_jit(_restitution_counted)
@@ -103,7 +175,7 @@ def restitution(
     s1_bcl: float,
     s2_intervals: Float[ArrayLike, " intervals"],
     n_s1: int,
-    dt: float,
+    dt: float | None = None,
     *,
     stimulus_amplitude: ScalarLike | Float[ArrayLike, "..."],
     s2_amplitude: ScalarLike | Float[ArrayLike, "..."] | None = None,
@@ -112,7 +184,7 @@ def restitution(
     percent: float = 90.0,
     save_every: float | None = None,
     y0: ArrayLike | None = None,
-    scheme: AbstractReaction | None = None,
+    scheme: AbstractReaction | Adaptive | None = None,
     throw: bool = True,
 ) -> Restitution:
     r"""S1-S2 restitution: the APD of a premature S2 beat against the S1-S2 coupling interval.
@@ -142,7 +214,7 @@ def restitution(
             concrete values (they fix the length of the simulation), any multiple of ``dt``
             or not (a step is stimulated when its midpoint lies in the pulse).
         n_s1: number of S1 stimuli (>= 1); the more, the closer S1 is to steady state.
-        dt: time step.
+        dt: time step of a fixed-step scheme; None with ``scheme=msim.Adaptive()``.
         stimulus_amplitude: S1 amplitude in the model's dV/dt units (positive depolarises).
         s2_amplitude: S2 amplitude; default the S1 amplitude (protocols often use twice the
             threshold, or more near refractoriness).
@@ -150,7 +222,9 @@ def restitution(
         window: how long to record after the latest S2 (default ``s1_bcl``): long enough
             for the S2 beat to repolarise.
         percent: the APD percentage (90 for APD90).
-        save_every: time between trace samples, a multiple of ``dt`` (default every step).
+        save_every: time between trace samples, a multiple of ``dt`` (default every step);
+            with `msim.Adaptive`, any time (default ``s1_bcl / 1000``), the solver's dense
+            output.
         y0, scheme, throw: as for `pace`.
 
     Returns:
@@ -164,6 +238,13 @@ def restitution(
         raise TypeError(f"restitution needs a cell model, got {type(cell).__name__}.")
     if int(n_s1) != n_s1 or n_s1 < 1:
         raise ValueError(f"n_s1 must be a positive integer, got {n_s1}.")
+    check_dt(dt, scheme, "restitution")
+    if isinstance(scheme, Adaptive):
+        return _adaptive_restitution(
+            cell, s1_bcl, s2_intervals, int(n_s1), stimulus_amplitude, s2_amplitude,
+            stimulus_duration, window, percent, save_every, y0, scheme, throw,
+        )  # fmt: skip
+    assert dt is not None
     n_s1_steps = steps_in(s1_bcl, dt, "s1_bcl")
     values = concrete(s2_intervals)
     if values is None:
@@ -194,4 +275,37 @@ def restitution(
         cell, y, intervals, amplitude, s2, duration, AutoReaction() if scheme is None else scheme,
         float(s1_bcl), float(dt),
         n_s1_steps, int(n_s1), n_total, every, float(percent), flag(throw, "throw"),
+    )  # fmt: skip
+
+
+def _adaptive_restitution(
+    cell, s1_bcl, s2_intervals, n_s1, stimulus_amplitude, s2_amplitude, stimulus_duration,
+    window, percent, save_every, y0, spec, throw,
+):  # fmt: skip
+    s1_bcl = positive_time(s1_bcl, "s1_bcl")
+    values = concrete(s2_intervals)
+    if values is None:
+        raise ValueError("s2_intervals must be concrete (they fix the simulated length).")
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 1 or values.size == 0 or not np.all(values > 0):
+        raise ValueError(f"s2_intervals must be a 1-D array of positive times, got {values}.")
+    if not 0 < percent <= 100:
+        raise ValueError(f"percent must be in (0, 100], got {percent}.")
+    window = s1_bcl if window is None else positive_time(window, "window")
+    every = s1_bcl / 1000 if save_every is None else positive_time(save_every, "save_every")
+    n_samples = math.ceil((float(values.max()) + window) / every - 1e-9) + 1
+    t_total = (n_samples - 1) * every
+    y = initial_grid_state(cell, y0)
+    if not jnp.issubdtype(y.dtype, jnp.floating):
+        y = y.astype(jnp.result_type(float))
+    amplitude = parameter(stimulus_amplitude).astype(y.dtype)
+    s2 = amplitude if s2_amplitude is None else parameter(s2_amplitude).astype(y.dtype)
+    duration = parameter(stimulus_duration).astype(y.dtype)
+    check_stimulus(
+        {"stimulus_amplitude": amplitude, "s2_amplitude": s2}, duration, 0.0, "restitution"
+    )
+    intervals = jnp.asarray(values, dtype=y.dtype)
+    return _restitution_adaptive(
+        cell, y, intervals, amplitude, s2, duration, spec, s1_bcl, n_s1, float(t_total),
+        n_samples, float(percent), flag(throw, "throw"),
     )  # fmt: skip

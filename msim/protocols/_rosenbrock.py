@@ -117,7 +117,7 @@ class Rosenbrock23(dfx.AbstractAdaptiveSolver):
         n = y0.shape[0]
         eye = jnp.eye(n, dtype=dtype)
         hd = (h * _D).astype(dtype)
-        lu = _factor(eye - hd * jac)
+        lu = _factor(jnp.broadcast_to(eye, jac.shape) - hd * jac)
         k1 = _solve(lu, f0 + hd * dfdt)
         f1 = f(t0 + 0.5 * h, y0 + (0.5 * h).astype(dtype) * k1)
         k2 = _solve(lu, f1 - k1) + k1
