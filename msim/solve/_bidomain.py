@@ -587,7 +587,7 @@ class _PreparedBidomain(AbstractPreparedDiffusion):
         n = self.plan.n_sub
         dh = h / n
         li = self.elliptic.intracellular
-        t = jnp.zeros((), dtype) if t is None else jnp.asarray(t, dtype)
+        t = jnp.asarray(t, dtype)
 
         def substep(k, c):
             # Decoupled (Gauss-Seidel): phi_e from this sub-step's V_m, then forward Euler of
@@ -606,7 +606,10 @@ class _PreparedBidomain(AbstractPreparedDiffusion):
         return tuple(out), phi, stats
 
     def step(self, states, h):
-        return self.advance(None, states, h, self.init(states))[0]
+        """One diffusion interval from t = 0 and a zero warm start (the time loop calls
+        `advance`, which carries the time and the last phi_e)."""
+        t = jnp.zeros((), states[0].dtype)
+        return self.advance(t, states, h, self.init(states))[0]
 
     def unstable(self, h):
         if not self.plan.check:
