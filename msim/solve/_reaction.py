@@ -14,9 +14,11 @@ from typing import ClassVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._types import Array
 from ..cells import AbstractCellModel, AbstractGatedCellModel, gate_indices
+from ._sparsity import colour_columns, jacobian_sparsity
 
 States = tuple[Array, ...]
 """A state inside a run: one array per state variable, each of the grid's shape."""
@@ -150,38 +152,88 @@ class RosenbrockEuler(AbstractReaction):
     exactly by forward-mode differentiation; the gates take the Rush-Larsen step. It is the
     backward Euler step of the linearised system, so stiff linear blocks (Markov chains, fast
     buffering) are stable at any step and the total occupancy of a Markov chain is conserved;
-    first order. Use it for imported models that need ``dt <= 0.005`` ms with `RushLarsen`:
-    one step costs ``m`` Jacobian-vector products and an ``m x m`` solve per cell (``m`` =
-    number of implicit states), so it is for single cells and small tissues, not a default.
+    first order. Use it for imported models that need ``dt <= 0.005`` ms with `RushLarsen`.
+
+    Cost: the Jacobian is assembled from its sparsity. When the step is traced, the pattern of
+    ``d f_z / d z`` is read from the jaxpr of one cell's right-hand side (every entry that can
+    be non-zero at some state, whatever branch a ``where`` takes; see
+    ``msim/solve/_sparsity.py``), its columns are coloured so that columns with no common
+    non-zero row share a colour, and one Jacobian-vector product per colour gives every
+    entry (a Markov-chain model of ``m`` implicit states typically needs far fewer than
+    ``m``). Then an ``m x m`` dense solve per cell (LU with partial pivoting). Still several
+    times a Rush-Larsen step (``benchmarks/stiff_step.py``): for single cells and small
+    tissues, not a default.
 
     Args:
         states: names of the states to treat implicitly (the stiff ones: a Markov chain, a fast
             buffer); the other non-gate states then take a forward Euler step, and the step
-            costs only ``len(states)`` Jacobian-vector products. Default: every non-gate state.
+            solves only a ``len(states)`` system. Default: every non-gate state.
+        sparse: assemble the Jacobian from its sparsity pattern with one product per column
+            colour (default), or with one product per implicit state (``False``; the same
+            Jacobian to rounding, kept as the reference).
 
-    Reference: H. H. Rosenbrock, Comput. J. 5 (1963) 329-330 (the one-stage method).
+    Reference: H. H. Rosenbrock, Comput. J. 5 (1963) 329-330 (the one-stage method);
+    A. R. Curtis, M. J. D. Powell, J. K. Reid, IMA J. Appl. Math. 13 (1974) 117-119 (columns
+    grouped to estimate a sparse Jacobian).
     """
 
     states: tuple[str, ...] | None = eqx.field(static=True, default=None)
+    sparse: bool = eqx.field(static=True, default=True)
     order: ClassVar[int] = 1
 
     def __check_init__(self):
         if self.states is not None and not self.states:
             raise ValueError("states must name at least one state, or be None (all non-gates).")
 
+    def implicit_states(self, cell: AbstractCellModel) -> list[int]:
+        """Indices of the states this scheme treats implicitly for ``cell``."""
+        gates = set(gate_indices(cell))
+        if self.states is None:
+            return [i for i in range(len(cell.state_names)) if i not in gates]
+        implicit = sorted({cell.state_index(name) for name in self.states})
+        both = [cell.state_names[i] for i in implicit if i in gates]
+        if both:
+            raise ValueError(
+                f"RosenbrockEuler: {both} are gates of {type(cell).__name__}, which take the "
+                "Rush-Larsen step; name only non-gate states."
+            )
+        return implicit
+
+    def jacobian_pattern(
+        self, cell: AbstractCellModel, y: Array, implicit: Sequence[int]
+    ) -> np.ndarray:
+        """The structural sparsity of ``d f_z / d z`` for one cell of ``cell`` (boolean
+        ``(m, m)``, ``m = len(implicit)``), with ``y`` the state (its dtype and grid shape)."""
+        grid = y.shape[1:]
+        arrays, static = eqx.partition(cell, eqx.is_array)
+        leaves, treedef = jax.tree_util.tree_flatten(arrays)
+
+        def one_cell(x):  # a per-cell field is analysed as one cell's scalar
+            shape = np.shape(x)
+            field = shape != () and np.broadcast_shapes(shape, grid) == tuple(grid)
+            return jax.ShapeDtypeStruct(() if field else shape, x.dtype)
+
+        n_leaves, n_states = len(leaves), y.shape[0]
+        scalar = jax.ShapeDtypeStruct((), y.dtype)
+        args = [one_cell(x) for x in leaves] + [scalar] * (2 + n_states)
+
+        def rhs(*flat):
+            leaves, (t, i_stim), states = (
+                flat[:n_leaves],
+                flat[n_leaves : n_leaves + 2],
+                flat[n_leaves + 2 :],
+            )
+            model = eqx.combine(jax.tree_util.tree_unflatten(treedef, leaves), static)
+            return model.rhs(t, jnp.stack(states), i_stim)
+
+        wrt = [n_leaves + 2 + i for i in implicit]
+        pattern = jacobian_sparsity(rhs, args, wrt)[np.asarray(implicit)]
+        return pattern | np.eye(len(implicit), dtype=bool)
+
     def step_states(self, cell, t, states, dt, i_stim):
         y = stack(states)
         gates = set(gate_indices(cell))
-        if self.states is None:
-            implicit = [i for i in range(y.shape[0]) if i not in gates]
-        else:
-            implicit = sorted({cell.state_index(name) for name in self.states})
-            both = [cell.state_names[i] for i in implicit if i in gates]
-            if both:
-                raise ValueError(
-                    f"RosenbrockEuler: {both} are gates of {type(cell).__name__}, which take the "
-                    "Rush-Larsen step; name only non-gate states."
-                )
+        implicit = self.implicit_states(cell)
         if not implicit:
             return RushLarsen().step_states(cell, t, states, dt, i_stim)
         rest = jnp.asarray(implicit)
@@ -199,13 +251,25 @@ class RosenbrockEuler(AbstractReaction):
             return jvp_full(tangent)[rest]
 
         grid = y.shape[1:]
-        eye = jnp.eye(m, dtype=y.dtype)
-        # Column j of every cell's Jacobian at once: the tangent e_j in all cells (the right-hand
-        # side is elementwise over the grid).
-        columns = jax.vmap(jvp)(
-            jnp.broadcast_to(eye.reshape(m, m, *(1,) * len(grid)), (m, m, *grid))
+        if self.sparse:
+            pattern = self.jacobian_pattern(cell, y, implicit)
+            colour = colour_columns(pattern)
+            seeds = (colour[None, :] == np.arange(colour.max() + 1)[:, None]).astype(y.dtype)
+        else:
+            pattern, colour, seeds = None, np.arange(m), np.eye(m, dtype=y.dtype)
+        # Every cell's compressed columns at once: the seed of a colour in all cells (the
+        # right-hand side is elementwise over the grid). compressed[c, i] = sum of d f_i / d z_j
+        # over the columns j of colour c, of which at most one is non-zero in row i.
+        k = seeds.shape[0]
+        compressed = jax.vmap(jvp)(
+            jnp.broadcast_to(jnp.asarray(seeds).reshape(k, m, *(1,) * len(grid)), (k, m, *grid))
         )
-        jac = jnp.moveaxis(columns, (0, 1), (-1, -2))  # (*grid, i, j) = d f_i / d z_j
+        rows = np.broadcast_to(np.arange(m)[:, None], (m, m))
+        jac = compressed[colour[None, :].repeat(m, 0), rows]  # (i, j, *grid)
+        if pattern is not None:
+            jac = jnp.where(pattern.reshape(m, m, *(1,) * len(grid)), jac, 0.0)
+        jac = jnp.moveaxis(jac, (0, 1), (-2, -1))  # (*grid, i, j) = d f_i / d z_j
+        eye = jnp.eye(m, dtype=y.dtype)
         a = jnp.broadcast_to(eye, jac.shape) - dt * jac
         dz = jnp.linalg.solve(a, (dt * jnp.moveaxis(f, 0, -1))[..., None])[..., 0]
         out = list(states)
