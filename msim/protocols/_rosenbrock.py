@@ -104,8 +104,8 @@ class Rosenbrock23(dfx.AbstractAdaptiveSolver):
 
     def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
         del solver_state, made_jump
-        h = t1 - t0
         dtype = y0.dtype
+        h = jnp.asarray(t1 - t0)  # the time dtype; cast where it meets the state
 
         def f(t, y):
             return terms.vf(t, y, args)
