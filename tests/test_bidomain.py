@@ -16,7 +16,7 @@ LAM = 2.5  # D_e = LAM * D_i: equal anisotropy ratios
 def test_equal_ratios_reduce_to_the_monodomain():
     """D_e = lambda D_i: the bidomain V_m is the monodomain's with D = lambda/(1+lambda) D_i,
     to solver tolerance (the same sub-steps for both), and its recovered phi_e is
-    -(V_m - mean V_m) / (1 + lambda) on the tissue. Fibres (BiCGStab: the fibre stencil is not
+    -(V_m - mean V_m) / (1 + lambda) on the tissue. Fibres (GMRES: the fibre stencil is not
     symmetric) on an L-shaped tissue (a mask)."""
     mask = np.ones((10, 8), bool)
     mask[6:, 5:] = False
@@ -66,7 +66,7 @@ def _manufactured(n: int):
 
 
 def test_elliptic_solve_is_second_order():
-    """Axis-aligned unequal anisotropy (the fibre stencil, BiCGStab) against a manufactured
+    """Axis-aligned unequal anisotropy (the fibre stencil, GMRES) against a manufactured
     solution on three grids; the heterogeneous isotropic case is in validation/bidomain.py."""
     errors = []
     for n in (8, 16, 32):

@@ -185,8 +185,10 @@ def test_run_joins_the_statistics_of_its_chunks_and_names_a_failure():
         diffusion=msim.ImplicitDiffusion(),
     )  # fmt: skip
     assert int(chunked.linear_solves.solves) == int(whole.linear_solves.solves) == 100
-    assert int(chunked.linear_solves.iterations) == int(whole.linear_solves.iterations)
-    np.testing.assert_array_equal(chunked.final_state, whole.final_state)
+    # Each chunk starts its warm start afresh (the change of the last solve is not carried
+    # over), so a chunked run is the same run to the solver's tolerance, not bitwise.
+    assert abs(int(chunked.linear_solves.iterations) - int(whole.linear_solves.iterations)) <= 4
+    np.testing.assert_allclose(chunked.final_state, whole.final_state, rtol=0, atol=1e-8)
     with pytest.raises(msim.SimulationError, match=r"msim.run: from t = 0.*did not converge"):
         msim.run(
             problem, 4.0, 0.04, msim.Save(every=1.0), chunk=2.0, progress=False,

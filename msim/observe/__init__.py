@@ -22,8 +22,10 @@ from ._velocity import (
     stimulated_cells as stimulated_cells,
     velocity_summary as velocity_summary,
 )
+
+# isort: split
 # Last: it imports msim.solve, which imports the names above.
-from ._extracellular import (  # noqa: E402
+from ._extracellular import (
     electrograms as electrograms,
     extracellular_potential as extracellular_potential,
 )

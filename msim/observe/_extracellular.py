@@ -31,7 +31,7 @@ def extracellular_potential(
     (``D = D_i D_e / (D_i + D_e)``, exact for equal anisotropy ratios) this is the classic
     cheap "phi_e recovery"; from a `msim.Bidomain` run it is the run's own ``phi_e``
     (`msim.Bidomain.extracellular_potential` passes the problem's conductivities, reference
-    and extracellular stimulus). Each frame's solve (CG, or BiCGStab for fibre stencils,
+    and extracellular stimulus). Each frame's solve (CG, or GMRES for fibre stencils,
     Jacobi-preconditioned) starts from the previous frame's solution. Differentiable with
     respect to ``vm`` and the conductivities (the solves' adjoints).
 

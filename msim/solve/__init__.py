@@ -11,6 +11,7 @@ from ._diffusion import (
     ExplicitDiffusion as ExplicitDiffusion,
 )
 from ._driver import run as run
+from ._generalized_rush_larsen import GeneralizedRushLarsen as GeneralizedRushLarsen
 from ._gradient import (
     AbstractGradient as AbstractGradient,
     AutoMode as AutoMode,
@@ -19,7 +20,6 @@ from ._gradient import (
 )
 from ._implicit import ImplicitDiffusion as ImplicitDiffusion
 from ._linear import SolveStats as SolveStats
-from ._generalized_rush_larsen import GeneralizedRushLarsen as GeneralizedRushLarsen
 from ._problem import (
     AbstractProblem as AbstractProblem,
     Monodomain as Monodomain,

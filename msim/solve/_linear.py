@@ -4,19 +4,25 @@ Every system here is a matrix-free stencil operator on the grid: ``A x = b`` wit
 given as a function of ``x``. Symmetric positive definite systems (isotropic and
 heterogeneous diffusion: `UniformStencil`, `FaceStencil`) take preconditioned conjugate
 gradients (`lineax.CG`); the fibre stencil (`TensorStencil`) is not symmetric next to walls
-and masks, so its systems take BiCGStab (`lineax.BiCGStab`) with the same preconditioner.
-The preconditioner is Jacobi (the inverse of ``A``'s diagonal, exact per stencil), and every
-solve starts from a given guess (the previous step's solution: a warm start).
+and masks, so its systems take restarted GMRES (`lineax.GMRES`, restart 20; BiCGStab broke
+down to NaN in float32 once the preconditioner made the residual vanish) with the same
+preconditioner. The preconditioner is spectral (`spectral_preconditioner`: the inverse, by a
+discrete cosine transform, of the nearest constant-coefficient operator; exact for uniform
+tissue, and its iteration counts do not grow as the grid is refined) on grids without
+periodic axes, and Jacobi (the inverse of ``A``'s diagonal, exact per stencil) otherwise.
+Every solve starts from a given guess (a warm start).
 
-Gradients go through lineax's implicit adjoint: the derivative of ``x = A^{-1} b`` is one
-more solve with ``A^T``, not a differentiated loop, so reverse mode stores no iterates.
+Derivatives are implicit (`jax.lax.custom_linear_solve`): the derivative of ``x = A^{-1} b``
+is one more solve with ``A`` (forward mode) or ``A^T`` (reverse mode), not a differentiated
+loop, so reverse mode stores no iterates; each derivative solve meets the tolerance relative
+to its own right-hand side, whatever the loss's scale.
 
 A solve that does not converge is never silent: `solve` returns a `SolveStats` with the
 iteration count and the relative residual ``max|b - A x| / max|b|``, which the time loop
 turns into ``RESULTS.linear_solver`` with both in the message.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import equinox as eqx
 import jax
@@ -82,14 +88,14 @@ class SolveStats(eqx.Module):
         return line
 
 
-class _ZeroSafeBiCGStab(lx.AbstractLinearSolver):
-    """`lineax.BiCGStab` that returns its guess when the initial residual is exactly zero
-    (``b = A x0``: a zero right-hand side from a zero guess, such as a uniform voltage's
-    bidomain source, or a zero cotangent in the adjoint solve), where BiCGStab itself divides
-    0 by 0 and returns NaN. lineax solves the transposed system with the same solver, so the
+class _ZeroSafe(lx.AbstractLinearSolver):
+    """A Krylov solver (`lineax.GMRES`) that returns its guess when the initial residual is
+    exactly zero (``b = A x0``: a zero right-hand side from a zero guess, such as a uniform
+    voltage's bidomain source, or a zero cotangent in the adjoint solve), where Krylov methods
+    divide 0 by 0 and return NaN. lineax solves the transposed system with the same solver, so the
     adjoint is guarded too."""
 
-    inner: lx.BiCGStab
+    inner: lx.AbstractLinearSolver
 
     def init(self, operator, options):
         return self.inner.init(operator, options)
@@ -118,83 +124,154 @@ class _ZeroSafeBiCGStab(lx.AbstractLinearSolver):
         return True
 
 
-class _Operator(eqx.Module):
-    """``x -> apply(x)`` as a pytree (the stencil's arrays are leaves, so gradients reach
-    them through lineax's adjoint)."""
-
-    apply: Callable[[Array], Array]
-
-    def __call__(self, x: Array) -> Array:
-        return self.apply(x)
-
-
 def solve(
     apply: Callable[[Array], Array],
     b: Array,
     x0: Array,
-    inverse_diagonal: Array,
+    preconditioner: Array | Callable[[Array], Array],
     *,
     symmetric: bool,
     rtol: float,
-    atol: float | Array,
     max_steps: int,
+    atol: float | Array | None = None,
 ) -> tuple[Array, SolveStats]:
     """Solve ``apply(x) = b`` from the guess ``x0`` with Jacobi-preconditioned CG (symmetric
-    positive definite ``apply``) or BiCGStab (otherwise).
+    positive definite ``apply``) or restarted GMRES (otherwise).
 
-    Converged when ``max|b - A x| <= atol + rtol max|b|`` pointwise-scaled as lineax does
-    (``|r_i| <= atol + rtol |b_i|`` for every cell), and the last update is as small.
+    Converged when every cell's residual is below ``atol + rtol |b_i|`` (lineax's test) and
+    the last update is as small; ``atol`` defaults to ``rtol max|b|``, a norm-wise relative
+    criterion independent of ``b``'s unit.
+
+    Derivatives: the solve is a `jax.lax.custom_linear_solve`, so forward and reverse mode
+    differentiate it implicitly (one more solve with ``A`` or ``A^T``, each to ``rtol``
+    relative to its own right-hand side, from a zero guess), never through the iterations;
+    the operator's arrays (the diffusivity) get their derivatives through ``apply``. Those
+    derivative solves are not counted in the statistics.
 
     Args:
-        apply: the operator, a linear function of an array of ``b``'s shape (an
-            `equinox.Module` or `jax.tree_util.Partial` when it holds traced arrays).
+        apply: the operator, a linear function of an array of ``b``'s shape.
         b: the right-hand side.
-        x0: the starting guess (warm start).
-        inverse_diagonal: ``1 / diag(A)``, the Jacobi preconditioner (positive).
-        symmetric: whether ``A`` is symmetric positive definite (CG) or not (BiCGStab).
-        rtol, atol: tolerances (``atol`` in the unit of ``b``).
-        max_steps: the most iterations.
+        x0: the starting guess (warm start); it carries no derivative.
+        preconditioner: ``1 / diag(A)`` (an array: Jacobi) or a symmetric positive definite
+            approximation of ``A^{-1}`` as a function (`spectral_preconditioner`).
+        symmetric: whether ``A`` is symmetric positive definite (CG) or not (GMRES).
+        rtol: relative tolerance.
+        max_steps: the most iterations of one solve.
+        atol: the absolute tolerance of this solve, in the unit of ``b`` (default
+            ``rtol max|b|``).
 
     Returns:
         ``(x, stats)``: the solution and a one-solve `SolveStats` (its ``first_failure`` is 0
         when it failed: `SolveStats.add` places it in time).
     """
+    # The guess, the preconditioner and the tolerance change the iterations, not the
+    # solution (to the tolerance): they carry no derivative.
+    x0 = lax.stop_gradient(x0)
+    b_primal = lax.stop_gradient(b)
+    primal_atol = lax.stop_gradient(rtol * jnp.max(jnp.abs(b)) if atol is None else atol)
     structure = jax.ShapeDtypeStruct(b.shape, b.dtype)
     tags = (lx.symmetric_tag, lx.positive_semidefinite_tag) if symmetric else ()
-    operator = lx.FunctionLinearOperator(_Operator(apply), structure, tags=tags)
-    # The guess and the preconditioner change the iterations, not the solution (to the
-    # tolerance): they carry no derivative, which lineax's adjoint requires of its options.
-    x0 = lax.stop_gradient(x0)
-    atol = lax.stop_gradient(atol)  # so do the tolerances
-    precondition = lx.TaggedLinearOperator(
-        lx.DiagonalLinearOperator(lax.stop_gradient(inverse_diagonal)),
-        (lx.symmetric_tag, lx.positive_semidefinite_tag),
-    )
-    if symmetric:
-        solver = lx.CG(rtol=rtol, atol=atol, max_steps=max_steps)
+    psd = (lx.symmetric_tag, lx.positive_semidefinite_tag)
+    if callable(preconditioner):
+        precondition = lx.FunctionLinearOperator(
+            lambda r: lax.stop_gradient(preconditioner(r)), structure, tags=psd
+        )
     else:
-        solver = _ZeroSafeBiCGStab(lx.BiCGStab(rtol=rtol, atol=atol, max_steps=max_steps))
-    sol = lx.linear_solve(
-        operator,
-        b,
-        solver,
-        options={"y0": x0, "preconditioner": precondition},
-        throw=False,
+        precondition = lx.TaggedLinearOperator(
+            lx.DiagonalLinearOperator(lax.stop_gradient(preconditioner)), psd
+        )
+
+    def krylov(matvec, rhs):
+        # The primal solve (its right-hand side is b) starts from the warm start with the
+        # caller's tolerance; a derivative's solve starts from zero, relative to its own scale.
+        primal = jnp.all(rhs == b_primal)
+        guess = jnp.where(primal, x0, jnp.zeros_like(x0))
+        tol = jnp.where(primal, primal_atol, rtol * jnp.max(jnp.abs(rhs)))
+        operator = lx.FunctionLinearOperator(matvec, structure, tags=tags)
+        if symmetric:
+            solver = lx.CG(rtol=rtol, atol=tol, max_steps=max_steps)
+        else:
+            solver = _ZeroSafe(lx.GMRES(rtol=rtol, atol=tol, max_steps=max_steps, restart=20))
+        sol = lx.linear_solve(
+            operator, rhs, solver, options={"y0": guess, "preconditioner": precondition},
+            throw=False,
+        )  # fmt: skip
+        failed = sol.result != lx.RESULTS.successful
+        return sol.value, (jnp.asarray(sol.stats["num_steps"], jnp.int32), failed)
+
+    x, (steps, failed) = lax.custom_linear_solve(
+        apply, b, krylov, transpose_solve=krylov, symmetric=symmetric, has_aux=True
     )
-    x = sol.value
-    failed = sol.result != lx.RESULTS.successful
-    # The residual is recomputed only for a failed solve (one more application); under vmap
-    # `cond` becomes a select and it is computed for every member.
     x_stop = lax.stop_gradient(x)
 
+    # The residual is recomputed only for a failed solve (one more application); under vmap
+    # `cond` becomes a select and it is computed for every member.
     def residual():
-        r = jnp.max(jnp.abs(b - apply(x_stop)))
-        scale = jnp.max(jnp.abs(b))
+        r = jnp.max(jnp.abs(b_primal - apply(x_stop)))
+        scale = jnp.max(jnp.abs(b_primal))
         return jnp.where(scale > 0, r / jnp.where(scale > 0, scale, 1.0), r)
 
     res = lax.cond(failed, residual, lambda: jnp.zeros((), b.dtype))
-    res = jnp.where(jnp.isfinite(res), res, jnp.inf)
-    steps = jnp.asarray(sol.stats["num_steps"], jnp.int32)
+    res = lax.stop_gradient(jnp.where(jnp.isfinite(res), res, jnp.inf))
     one = jnp.ones((), jnp.int32)
-    stats = SolveStats(one, steps, steps, lax.stop_gradient(res), failed, jnp.where(failed, 0, -1))
+    stats = SolveStats(one, steps, steps, res, failed, jnp.where(failed, 0, -1))
     return x, stats
+
+
+def axis_conductances(stencil) -> tuple[Array, ...]:
+    """The mean face conductance of ``stencil`` along each axis (1/time: diffusivity over
+    spacing squared), over the faces that conduct: the constant-coefficient operator closest
+    to it, for `spectral_preconditioner`."""
+    from ..tissue import FaceStencil, TensorStencil, UniformStencil
+
+    if isinstance(stencil, UniformStencil):
+        return tuple(stencil.diffusivity / h**2 for h in stencil.spacing)
+    if isinstance(stencil, FaceStencil):
+        faces = stencil.faces
+    elif isinstance(stencil, TensorStencil):
+        faces = stencil.diag
+    else:
+        raise TypeError(f"no axis conductances for {type(stencil).__name__}")
+    out = []
+    for c in faces:
+        count = jnp.sum((c > 0).astype(c.dtype))
+        out.append(jnp.sum(c) / jnp.maximum(count, 1.0))
+    return tuple(out)
+
+
+def spectral_preconditioner(
+    shape: tuple[int, ...], conductances: Sequence[Array], identity: Array, zero_mode: Array
+) -> Callable[[Array], Array]:
+    r"""The exact inverse of ``identity * I - sum_a c_a D_a`` on an unmasked, non-periodic
+    grid (``D_a`` the no-flux second difference along axis ``a``, ``c_a`` a constant
+    conductance), applied by a type-II discrete cosine transform, which diagonalises it:
+
+    $$ \mu_k = \text{identity} + \sum_a c_a (2 - 2 \cos(\pi k_a / n_a)). $$
+
+    ``zero_mode`` replaces ``mu_0`` (the constants: 0 for a pure-Neumann elliptic operator,
+    whose reference term gives it its own eigenvalue). For a heterogeneous, masked or fibre
+    operator it is the inverse of the nearest constant-coefficient one (with
+    `axis_conductances`): a preconditioner whose quality does not degrade as the grid is
+    refined, unlike Jacobi, whose CG iterations grow with the number of cells per axis.
+    Symmetric positive definite for positive ``mu``. O(N log N) per application.
+    """
+    from jax.scipy.fft import dctn, idctn
+
+    dtype = zero_mode.dtype
+    mu = jnp.broadcast_to(jnp.asarray(identity, dtype), shape)
+    for axis, (n, c) in enumerate(zip(shape, conductances, strict=True)):
+        k = jnp.arange(n, dtype=dtype)
+        lam = (2.0 - 2.0 * jnp.cos(jnp.pi * k / n)).reshape(
+            [n if a == axis else 1 for a in range(len(shape))]
+        )
+        mu = mu + c * lam
+    mu = mu.at[(0,) * len(shape)].set(zero_mode)
+    inverse = lax.stop_gradient(1.0 / mu)
+    axes = tuple(range(len(shape)))
+
+    def apply(r: Array) -> Array:
+        return idctn(
+            dctn(r, type=2, axes=axes, norm="ortho") * inverse, type=2, axes=axes, norm="ortho"
+        )
+
+    return apply
