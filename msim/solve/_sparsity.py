@@ -22,19 +22,88 @@ import numpy as np
 # Primitives whose output element k depends on element k of each input (inputs of the
 # output's shape, or scalars broadcast to it).
 _ELEMENTWISE = frozenset(
-    """abs acos acosh add asin asinh atan atan2 atanh cbrt clamp conj copy copy_p cos cosh
-    digamma div erf erf_inv erfc exp exp2 expm1 imag integer_pow is_finite lgamma log log1p
-    logistic max min mul neg nextafter pow real reduce_precision rem rsqrt select_n sin sinh
-    sqrt square sub tan tanh convert_element_type""".split()
+    [
+        "abs",
+        "acos",
+        "acosh",
+        "add",
+        "asin",
+        "asinh",
+        "atan",
+        "atan2",
+        "atanh",
+        "cbrt",
+        "clamp",
+        "conj",
+        "copy",
+        "copy_p",
+        "cos",
+        "cosh",
+        "digamma",
+        "div",
+        "erf",
+        "erf_inv",
+        "erfc",
+        "exp",
+        "exp2",
+        "expm1",
+        "imag",
+        "integer_pow",
+        "is_finite",
+        "lgamma",
+        "log",
+        "log1p",
+        "logistic",
+        "max",
+        "min",
+        "mul",
+        "neg",
+        "nextafter",
+        "pow",
+        "real",
+        "reduce_precision",
+        "rem",
+        "rsqrt",
+        "select_n",
+        "sin",
+        "sinh",
+        "sqrt",
+        "square",
+        "sub",
+        "tan",
+        "tanh",
+        "convert_element_type",
+    ]
 )
 # Primitives whose derivative is zero wherever it exists (JAX's forward mode gives zero).
-_ZERO_DERIVATIVE = frozenset("floor ceil round sign stop_gradient".split())
+_ZERO_DERIVATIVE = frozenset(["floor", "ceil", "round", "sign", "stop_gradient"])
 # Primitives that only move, copy, sum or pick elements (linear with non-negative weights in
 # their array operands): applied to 0/1 indicator arrays they give the dependency pattern.
 _STRUCTURAL = frozenset(
-    """broadcast_in_dim concatenate cumsum cummax cummin dynamic_slice dynamic_update_slice
-    expand_dims gather pad reduce_max reduce_min reduce_sum reshape rev scatter scatter-add
-    scatter_add slice squeeze stack transpose""".split()
+    [
+        "broadcast_in_dim",
+        "concatenate",
+        "cumsum",
+        "cummax",
+        "cummin",
+        "dynamic_slice",
+        "dynamic_update_slice",
+        "expand_dims",
+        "gather",
+        "pad",
+        "reduce_max",
+        "reduce_min",
+        "reduce_sum",
+        "reshape",
+        "rev",
+        "scatter",
+        "scatter-add",
+        "scatter_add",
+        "slice",
+        "squeeze",
+        "stack",
+        "transpose",
+    ]
 )
 
 
@@ -51,7 +120,8 @@ def _slice(d, p):
     (x,) = d
     strides = p["strides"] or (1,) * len(p["start_indices"])
     index = tuple(
-        slice(a, b, c) for a, b, c in zip(p["start_indices"], p["limit_indices"], strides)
+        slice(a, b, c)
+        for a, b, c in zip(p["start_indices"], p["limit_indices"], strides, strict=True)
     )
     return x[index]
 
@@ -118,7 +188,7 @@ def _propagate(
         in_d = [d for d, _ in ins]
         in_v = [value for _, value in ins]
         outs = eqn.outvars
-        shapes = [tuple(o.aval.shape) for o in outs]
+        shapes = [tuple(getattr(o.aval, "shape", ())) for o in outs]
         none = [np.zeros((*s, n), bool) for s in shapes]
         if all(not isinstance(value, _Unknown) for value in in_v):
             # Every input known: evaluate (index arithmetic, constants).
@@ -203,9 +273,7 @@ def _indicator(eqn, in_d, in_v, n) -> list[np.ndarray]:
         return eqn.primitive.bind(*args, **eqn.params)
 
     with jax.ensure_compile_time_eval():
-        xs = [
-            jnp.asarray(np.moveaxis(in_d[i], -1, 0), eqn.invars[i].aval.dtype) for i in arrays
-        ]
+        xs = [jnp.asarray(np.moveaxis(in_d[i], -1, 0), eqn.invars[i].aval.dtype) for i in arrays]
         result = jax.vmap(apply)(*xs)
     result = result if eqn.primitive.multiple_results else [result]
     return [np.moveaxis(np.asarray(r) != 0, 0, -1) for r in result]
@@ -241,6 +309,8 @@ def colour_columns(pattern: np.ndarray) -> np.ndarray:
     colour = np.full(n, -1)
     for j in sorted(range(n), key=lambda j: -int(pattern[:, j].sum())):
         rows = pattern[:, j]
-        taken = {int(colour[k]) for k in range(n) if colour[k] >= 0 and (pattern[:, k] & rows).any()}
+        taken = {
+            int(colour[k]) for k in range(n) if colour[k] >= 0 and (pattern[:, k] & rows).any()
+        }
         colour[j] = next(c for c in range(n) if c not in taken)
     return colour
