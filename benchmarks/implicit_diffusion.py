@@ -71,8 +71,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a small grid and few steps")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=100)
     args = parser.parse_args()
-    steps = 20 if args.quick else 200
+    steps = 20 if args.quick else args.steps
     n2, n3 = (32, 12) if args.quick else (128, 40)
     cases = [
         # TP06, 2D: finer dx at dt = 0.05 ms (1, 4, 13 and 50 explicit sub-steps).

@@ -272,7 +272,7 @@ def _potential(
         ]
         zero = jnp.zeros((), v.dtype)
         precondition = spectral_preconditioner(v.shape, conductances, zero, elliptic.shift)
-    return solve(
+    phi, stats = solve(
         elliptic,
         b,
         x0,
@@ -282,6 +282,10 @@ def _potential(
         atol=atol,
         max_steps=max_steps,
     )
+    # Off the tissue and at the ground phi_e is 0 by definition; the solve meets that to its
+    # tolerance, and it is set exactly.
+    keep = elliptic.tissue if elliptic.ground is None else elliptic.tissue * (1.0 - elliptic.ground)
+    return phi * keep, stats
 
 
 def _check_balance(current, grid: Grid, reference, what: str) -> None:

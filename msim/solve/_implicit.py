@@ -8,7 +8,7 @@ import jax.numpy as jnp
 
 from .._types import Array
 from ..tissue import AbstractStencil
-from ._diffusion import AbstractDiffusion, AbstractPreparedDiffusion
+from ._diffusion import AbstractDiffusion, AbstractPreparedDiffusion, _known_rate
 from ._linear import SolveStats, axis_conductances, solve, spectral_preconditioner
 
 
@@ -37,6 +37,7 @@ def _default_rtol(dtype) -> float:
 
 class _PreparedTheta(AbstractPreparedDiffusion):
     stencils: tuple[tuple[int, AbstractStencil], ...]
+    tissue: Array | None  # the grid's mask (None: every cell)
     plan: _ThetaPlan = eqx.field(static=True)
     solves: ClassVar[bool] = True
 
@@ -78,7 +79,10 @@ class _PreparedTheta(AbstractPreparedDiffusion):
             # The warm start: the state entering the step plus the change the last solve made
             # (a front moves about as far in consecutive steps), which is O(h^2) from the answer
             # where the solution is smooth in time, against O(h) for the state alone.
-            out[index], s = self._solve(stencil, u, h, u + change)
+            x, s = self._solve(stencil, u, h, u + change)
+            # Off the tissue the system is the identity; the solve meets it to its tolerance,
+            # and the cells are given back exactly.
+            out[index] = x if self.tissue is None else jnp.where(self.tissue, x, u)
             changes.append(out[index] - u)
             stats = s if stats is None else stats.add(s, jnp.zeros((), jnp.int32))
         if stats is None:
@@ -108,11 +112,14 @@ class ImplicitDiffusion(AbstractDiffusion):
 
     The system is symmetric positive definite for isotropic and heterogeneous diffusion and is
     solved by conjugate gradients; fibre stencils are not symmetric next to walls and take
-    restarted GMRES. The preconditioner (``"auto"``) is spectral on grids without periodic axes: the
-    exact inverse, by a discrete cosine transform, of the constant-coefficient system with
-    the stencil's mean conductance along each axis (exact for a uniform unmasked grid; its
-    iterations do not grow as the grid is refined), and Jacobi (the exact inverse diagonal)
-    otherwise. Each solve starts from the state entering the step plus the change the
+    restarted GMRES. The preconditioner is spectral (the exact inverse, by a discrete cosine
+    transform, of the constant-coefficient system with the stencil's mean conductance along
+    each axis: exact for a uniform unmasked grid, and its iterations do not grow as the grid
+    is refined) or Jacobi (the exact inverse diagonal: cheap per iteration, but its
+    iterations grow with ``sqrt(h * rate)``). ``"auto"`` takes the spectral one on grids
+    without periodic axes when the interval exceeds 20 / rate (more than 10 explicit
+    sub-steps; also when the rate is traced): a cosine transform costs about 20-25 stencil
+    applications on the CPU. Jacobi otherwise. Each solve starts from the state entering the step plus the change the
     previous solve made (a warm start). Derivatives go through the solve implicitly (one
     more solve per step, with ``A`` in forward mode or its transpose in reverse mode), not
     through the iterations.
@@ -128,8 +135,7 @@ class ImplicitDiffusion(AbstractDiffusion):
             right-hand side, in the state's unit). Default 1e-5 in float32, 1e-10 in float64
             (well below the time discretisation error of a step either way).
         max_steps: the most iterations of one solve.
-        preconditioner: ``"auto"`` (default: spectral without periodic axes, else Jacobi),
-            ``"spectral"`` or ``"jacobi"``.
+        preconditioner: ``"auto"`` (default, see above), ``"spectral"`` or ``"jacobi"``.
     """
 
     theta: float = eqx.field(static=True, default=1.0)
@@ -160,15 +166,22 @@ class ImplicitDiffusion(AbstractDiffusion):
                 "preconditioner='spectral' needs a grid without periodic axes (its cosine "
                 "transform has no-flux ends); use 'jacobi' or 'auto'."
             )
-        spectral = self.preconditioner == "spectral" or (
-            self.preconditioner == "auto" and not periodic
-        )
+        spectral = self.preconditioner == "spectral"
+        if self.preconditioner == "auto" and not periodic:
+            # A cosine transform costs about 20-25 stencil applications on the CPU: it pays
+            # once Jacobi would take more than about 15 iterations, i.e. once the interval is
+            # well past the explicit limit (h * rate > 20: more than 10 explicit sub-steps).
+            rates = [_known_rate(c, problem.grid) for _, c in problem.diffused()]
+            known = [r for r in rates if r is not None]
+            spectral = len(known) < len(rates) or max(known, default=0.0) * dt * fraction > 20.0
         return _ThetaPlan(float(self.theta), self.rtol, int(self.max_steps), spectral)
 
     def prepare(self, problem, plan):
         assert isinstance(plan, _ThetaPlan)
         stencils = tuple((i, c.stencil(problem.grid)) for i, c in problem.diffused())
-        return _PreparedTheta(stencils, plan)
+        mask = problem.grid.mask
+        tissue = None if mask is None else jnp.asarray(mask)
+        return _PreparedTheta(stencils, tissue, plan)
 
     def describe(self) -> str:
         """The solver, for error messages."""
