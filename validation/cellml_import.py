@@ -363,7 +363,8 @@ stimulus, dt 0.02 / 0.005 / 0.001 ms, and the first non-finite intermediate vari
   the file's tanh, written (exp(2x) - 1)/(exp(2x) + 1) with x = 200 (u - 0.016) in tau_w_minus,
   overflows to inf/inf = NaN. Myokit's CVODES fails at the same point (t = 0.043 ms,
   CV_CONV_FAILURE). The file's own stimulus is 0.5 per ms for 1 ms; with a model-scaled
-  amplitude it runs (bueno 2007 epi, whose k_w_minus = 65 overflows only above u = 11, runs at
+  amplitude it runs (Myokit with the file's own stimulus: V between 0 and 1.50 over 3 s; not
+  run in msim here) (bueno 2007 epi, whose k_w_minus = 65 overflows only above u = 11, runs at
   40 mV/ms but its numbers in the table are on the same 0-1.55 scale).
 - **bernus 2002 (a broken file)**: two errors in the file. (1) beta_f = (0.069 exp(-11 (V +
   9.825)) + 0.011) / (1 + exp(-0.278 (V + 9.825))) + 5.75e-4 overflows exp() at rest
