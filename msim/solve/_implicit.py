@@ -119,10 +119,10 @@ class ImplicitDiffusion(AbstractDiffusion):
     iterations grow with ``sqrt(h * rate)``). ``"auto"`` takes the spectral one on grids
     without periodic axes when the interval exceeds 20 / rate (more than 10 explicit
     sub-steps; also when the rate is traced): a cosine transform costs about 20-25 stencil
-    applications on the CPU. Jacobi otherwise. Each solve starts from the state entering the step plus the change the
-    previous solve made (a warm start). Derivatives go through the solve implicitly (one
-    more solve per step, with ``A`` in forward mode or its transpose in reverse mode), not
-    through the iterations.
+    applications on the CPU. Jacobi otherwise. Each solve starts from the state entering the
+    step plus the change the previous solve made (a warm start). Derivatives go through the
+    solve implicitly (one more solve per step, with ``A`` in forward mode or its transpose in
+    reverse mode), not through the iterations.
 
     A solve that does not converge within ``max_steps`` iterations sets
     ``RESULTS.linear_solver`` and, with ``throw=True``, raises `msim.SimulationError` with
