@@ -248,7 +248,8 @@ def test_float32_systems_above_forty_thousand_cells_converge():
     assert not bool(stats.failed) and 1 < int(stats.iterations) < 100
     stencil = problem.conductivity.stencil(grid)
     residual = new - 0.05 * stencil.apply(new) - u
-    assert float(jnp.max(jnp.abs(residual))) <= 2e-5 * float(jnp.max(jnp.abs(u)))
+    # The float32 default: |r_i| <= 1e-4 (max|b| + |b_i|).
+    assert float(jnp.max(jnp.abs(residual))) <= 2e-4 * float(jnp.max(jnp.abs(u)))
 
 
 def test_the_scheme_is_a_pytree_of_static_settings():

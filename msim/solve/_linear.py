@@ -132,7 +132,8 @@ def _cg(matvec, b, x0, precondition, rtol, atol, max_steps: int):
     200 eps N |r^T z|``) fires on well-conditioned float32 systems of more than about
     40 000 cells (a 40^3 block, a 256^2 sheet) and turns the step into NaN. Converged when
     ``|r_i| <= atol + rtol |b_i|`` for every cell; the residual is recomputed from ``x`` every
-    10 iterations and at the end, so rounding in the recurrence cannot fake convergence; a
+    10 iterations and whenever the recurrence claims convergence, so rounding in the
+    recurrence cannot fake it; a
     non-positive curvature ``p^T A p`` (an operator that is not positive definite) stops the
     iterations as a failure.
     """
@@ -158,7 +159,10 @@ def _cg(matvec, b, x0, precondition, rtol, atol, max_steps: int):
         alpha = jnp.where(broke, 0.0, gamma / jnp.where(broke, 1.0, curvature))
         x = x + alpha * p
         k = k + 1
-        r = lax.cond(k % 10 == 0, lambda: b - matvec(x), lambda: r - alpha * ap)
+        r = r - alpha * ap
+        # The true residual every 10 iterations and whenever the recurrence claims
+        # convergence, so that the loop ends only on a residual that is really below it.
+        r = lax.cond((k % 10 == 0) | done(r), lambda: b - matvec(x), lambda: r)
         z = precondition(r)
         gamma_new = jnp.vdot(r, z)
         beta = gamma_new / jnp.where(gamma == 0, 1.0, gamma)
