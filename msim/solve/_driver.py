@@ -369,10 +369,12 @@ def _add_solves(so_far: SolveStats | None, new: SolveStats | None, offset: int):
     if new is None:
         return so_far
     first = jnp.asarray(new.first_failure)
-    new = eqx.tree_at(lambda s: s.first_failure, new, jnp.where(first >= 0, first + offset, -1))
+    shifted: SolveStats = eqx.tree_at(
+        lambda s: s.first_failure, new, jnp.where(first >= 0, first + offset, -1)
+    )
     if so_far is None:
-        return new
-    return so_far.add(new, new.first_failure)
+        return shifted
+    return so_far.add(shifted, shifted.first_failure)
 
 
 def _failure_message(

@@ -92,7 +92,7 @@ class _PreparedTheta(AbstractPreparedDiffusion):
         return tuple(out), tuple(changes), stats
 
     def step(self, states, h):
-        return self.advance(None, states, h, None)[0]
+        return self.advance(jnp.zeros((), states[0].dtype), states, h, None)[0]
 
     def unstable(self, h):
         return jnp.zeros((), bool)  # unconditionally stable

@@ -113,7 +113,7 @@ class _ZeroSafe(lx.AbstractLinearSolver):
             return y0, lx.RESULTS.successful, jnp.zeros((), jnp.int32)
 
         x, result, steps = lax.cond(done, skip, run)
-        return x, result, {"num_steps": steps, "max_steps": self.inner.max_steps}
+        return x, result, {"num_steps": steps, "max_steps": getattr(self.inner, "max_steps", None)}
 
     def transpose(self, state, options):
         return self.inner.transpose(state, options)
@@ -242,7 +242,9 @@ def solve(
             x, steps, failed = _cg(matvec, rhs, guess, precondition.mv, rtol, tol, max_steps)
             return x, (steps, failed)
         operator = lx.FunctionLinearOperator(matvec, structure, tags=tags)
-        solver = _ZeroSafe(lx.GMRES(rtol=rtol, atol=tol, max_steps=max_steps, restart=20))
+        # lineax annotates atol as float; a traced scalar works (it enters arithmetic only).
+        gmres = lx.GMRES(rtol=rtol, atol=tol, max_steps=max_steps, restart=20)  # pyright: ignore[reportArgumentType]
+        solver = _ZeroSafe(gmres)
         sol = lx.linear_solve(
             operator, rhs, solver, options={"y0": guess, "preconditioner": precondition},
             throw=False,
