@@ -246,29 +246,13 @@ def restitution(
         )  # fmt: skip
     assert dt is not None
     n_s1_steps = steps_in(s1_bcl, dt, "s1_bcl")
-    values = concrete(s2_intervals)
-    if values is None:
-        raise ValueError(
-            "s2_intervals must be concrete (they fix the simulated length); vmap over cells "
-            "or parameters, not over the intervals: they are already a batch axis."
-        )
-    values = np.asarray(values, dtype=float)
-    if values.ndim != 1 or values.size == 0 or not np.all(values > 0):
-        raise ValueError(f"s2_intervals must be a 1-D array of positive times, got {values}.")
-    if not 0 < percent <= 100:
-        raise ValueError(f"percent must be in (0, 100], got {percent}.")
+    values = _intervals(s2_intervals, percent)
     window = float(s1_bcl) if window is None else float(window)
     every = 1 if save_every is None else steps_in(save_every, dt, "save_every")
     n_total = math.ceil((float(values.max()) + window) / dt - 1e-9)
     n_total = every * math.ceil(n_total / every)
-    y = initial_grid_state(cell, y0)
-    if not jnp.issubdtype(y.dtype, jnp.floating):
-        y = y.astype(jnp.result_type(float))
-    amplitude = parameter(stimulus_amplitude).astype(y.dtype)
-    s2 = amplitude if s2_amplitude is None else parameter(s2_amplitude).astype(y.dtype)
-    duration = parameter(stimulus_duration).astype(y.dtype)
-    check_stimulus(
-        {"stimulus_amplitude": amplitude, "s2_amplitude": s2}, duration, float(dt), "restitution"
+    y, amplitude, s2, duration = _pulses(
+        cell, y0, stimulus_amplitude, s2_amplitude, stimulus_duration, float(dt)
     )
     intervals = jnp.asarray(values, dtype=y.dtype)
     return _restitution(
@@ -283,18 +267,40 @@ def _adaptive_restitution(
     window, percent, save_every, y0, spec, throw,
 ):  # fmt: skip
     s1_bcl = positive_time(s1_bcl, "s1_bcl")
+    values = _intervals(s2_intervals, percent)
+    window = s1_bcl if window is None else positive_time(window, "window")
+    every = s1_bcl / 1000 if save_every is None else positive_time(save_every, "save_every")
+    n_samples = math.ceil((float(values.max()) + window) / every - 1e-9) + 1
+    t_total = (n_samples - 1) * every
+    y, amplitude, s2, duration = _pulses(
+        cell, y0, stimulus_amplitude, s2_amplitude, stimulus_duration, 0.0
+    )
+    intervals = jnp.asarray(values, dtype=y.dtype)
+    return _restitution_adaptive(
+        cell, y, intervals, amplitude, s2, duration, spec, s1_bcl, n_s1, float(t_total),
+        n_samples, float(percent), flag(throw, "throw"),
+    )  # fmt: skip
+
+
+def _intervals(s2_intervals, percent) -> np.ndarray:
+    """The S2 intervals checked (concrete, 1-D, positive), and ``percent`` in (0, 100]."""
     values = concrete(s2_intervals)
     if values is None:
-        raise ValueError("s2_intervals must be concrete (they fix the simulated length).")
+        raise ValueError(
+            "s2_intervals must be concrete (they fix the simulated length); vmap over cells "
+            "or parameters, not over the intervals: they are already a batch axis."
+        )
     values = np.asarray(values, dtype=float)
     if values.ndim != 1 or values.size == 0 or not np.all(values > 0):
         raise ValueError(f"s2_intervals must be a 1-D array of positive times, got {values}.")
     if not 0 < percent <= 100:
         raise ValueError(f"percent must be in (0, 100], got {percent}.")
-    window = s1_bcl if window is None else positive_time(window, "window")
-    every = s1_bcl / 1000 if save_every is None else positive_time(save_every, "save_every")
-    n_samples = math.ceil((float(values.max()) + window) / every - 1e-9) + 1
-    t_total = (n_samples - 1) * every
+    return values
+
+
+def _pulses(cell, y0, stimulus_amplitude, s2_amplitude, stimulus_duration, dt: float):
+    """The initial state (floating) and the S1/S2 amplitudes and duration in its dtype,
+    checked (``dt`` 0: no step to compare the pulse with, as for adaptive steps)."""
     y = initial_grid_state(cell, y0)
     if not jnp.issubdtype(y.dtype, jnp.floating):
         y = y.astype(jnp.result_type(float))
@@ -302,10 +308,6 @@ def _adaptive_restitution(
     s2 = amplitude if s2_amplitude is None else parameter(s2_amplitude).astype(y.dtype)
     duration = parameter(stimulus_duration).astype(y.dtype)
     check_stimulus(
-        {"stimulus_amplitude": amplitude, "s2_amplitude": s2}, duration, 0.0, "restitution"
+        {"stimulus_amplitude": amplitude, "s2_amplitude": s2}, duration, dt, "restitution"
     )
-    intervals = jnp.asarray(values, dtype=y.dtype)
-    return _restitution_adaptive(
-        cell, y, intervals, amplitude, s2, duration, spec, s1_bcl, n_s1, float(t_total),
-        n_samples, float(percent), flag(throw, "throw"),
-    )  # fmt: skip
+    return y, amplitude, s2, duration
