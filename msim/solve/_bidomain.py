@@ -30,10 +30,17 @@ from .._convert import concrete
 from .._types import Array, ScalarLike
 from ..cells import AbstractCellModel
 from ..stimulus import AbstractRegion, Stimulus
-from ..tissue import AbstractConductivity, AbstractStencil, Grid, as_conductivity, open_faces
+from ..tissue import AbstractConductivity, AbstractStencil, Grid, open_faces
 from ._diffusion import AbstractDiffusion, AbstractPreparedDiffusion, ExplicitDiffusion, _SubSteps
 from ._linear import SolveStats, axis_conductances, solve, spectral_preconditioner
-from ._problem import AbstractProblem, _as_stimuli, _check_cell, _initial_state, _stimulus_masks
+from ._problem import (
+    AbstractProblem,
+    _as_stimuli,
+    _check_cell,
+    _initial_state,
+    _stimulus_masks,
+    checked_conductivity,
+)
 from ._reaction import ForwardEuler
 
 # ---------------------------------------------------------------------------------------------
@@ -459,15 +466,11 @@ class Bidomain(AbstractProblem):
         reference="mean",
         initial_state=None,
     ):
-        if not isinstance(grid, Grid):
-            raise TypeError(f"grid must be an msim.Grid, got {type(grid).__name__}.")
         _check_cell(cell, grid)
         self.cell = cell
         self.grid = grid
-        self.intracellular = as_conductivity(intracellular)
-        self.intracellular.check(grid)
-        self.extracellular = as_conductivity(extracellular)
-        self.extracellular.check(grid)
+        self.intracellular = checked_conductivity(intracellular, grid)
+        self.extracellular = checked_conductivity(extracellular, grid)
         self.reference = _reference(reference, grid)
         _check_connected(grid)
         self.stimuli = _as_stimuli(stimulus)

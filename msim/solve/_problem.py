@@ -16,6 +16,10 @@ from ..tissue import AbstractConductivity, Grid, as_conductivity
 
 
 def _check_cell(cell: AbstractCellModel, grid: Grid) -> None:
+    """The grid is an `msim.Grid` and the cell a model whose fields are scalars or fields of
+    the grid's shape."""
+    if not isinstance(grid, Grid):
+        raise TypeError(f"grid must be an msim.Grid, got {type(grid).__name__}.")
     if not isinstance(cell, AbstractCellModel):
         raise TypeError(f"cell must be a cell model (msim.cells.*), got {type(cell).__name__}.")
     for path, leaf in jax.tree_util.tree_leaves_with_path(cell):
@@ -39,6 +43,13 @@ def _check_cell(cell: AbstractCellModel, grid: Grid) -> None:
                 f"cell parameter {name} is not finite ({what}). Check the value given, or the "
                 "step that computed it."
             )
+
+
+def checked_conductivity(value, grid: Grid) -> AbstractConductivity:
+    """``value`` as a conductivity (`as_conductivity`), checked against ``grid``."""
+    conductivity = as_conductivity(value)
+    conductivity.check(grid)
+    return conductivity
 
 
 def _as_stimuli(stimulus) -> tuple[Stimulus, ...]:
@@ -158,13 +169,10 @@ class Monodomain(AbstractProblem):
     initial_state: Array
 
     def __init__(self, cell, grid, diffusivity, stimulus=None, initial_state=None):
-        if not isinstance(grid, Grid):
-            raise TypeError(f"grid must be an msim.Grid, got {type(grid).__name__}.")
         _check_cell(cell, grid)
         self.cell = cell
         self.grid = grid
-        self.conductivity = as_conductivity(diffusivity)
-        self.conductivity.check(grid)
+        self.conductivity = checked_conductivity(diffusivity, grid)
         self.stimuli = _as_stimuli(stimulus)
         self.initial_state = _initial_state(cell, grid, initial_state)
         self.stimulus_masks = _stimulus_masks(self.stimuli, grid, self.initial_state.dtype)
@@ -204,8 +212,6 @@ class ReactionDiffusion(AbstractProblem):
         stimulus: Stimulus | Sequence[Stimulus] | None = None,
         initial_state=None,
     ):
-        if not isinstance(grid, Grid):
-            raise TypeError(f"grid must be an msim.Grid, got {type(grid).__name__}.")
         _check_cell(cell, grid)
         self.cell = cell
         self.grid = grid
@@ -217,9 +223,7 @@ class ReactionDiffusion(AbstractProblem):
         indices, conductivities = [], []
         for name, value in diffusion.items():
             indices.append(cell.state_index(name))
-            conductivity = as_conductivity(value)
-            conductivity.check(grid)
-            conductivities.append(conductivity)
+            conductivities.append(checked_conductivity(value, grid))
         self.diffused_indices = tuple(indices)
         self.conductivities = tuple(conductivities)
         self.stimuli = _as_stimuli(stimulus)
