@@ -255,6 +255,9 @@ def solve(
     x, (steps, failed) = lax.custom_linear_solve(
         apply, b, krylov, transpose_solve=krylov, symmetric=symmetric, has_aux=True
     )
+    # A right-hand side that is already NaN or infinite is the state's failure, not the
+    # solver's: the loop reports it as RESULTS.nan with its time, not as a linear solve.
+    failed = failed & jnp.all(jnp.isfinite(b_primal))
     x_stop = lax.stop_gradient(x)
 
     # The residual is recomputed only for a failed solve (one more application); under vmap
